@@ -1,0 +1,54 @@
+# ember — `make demo` sets everything up and shows ember working; `make test` runs the tests.
+#
+# Each area of the project adds its Debian packages, build steps and demo steps
+# in its own fragment under mk/ (mk/vmm.mk, mk/guest.mk, mk/isa.mk, mk/sim.mk).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+# Debian/Ubuntu packages every part needs; fragments append theirs.
+APT_PACKAGES := build-essential python3-venv python3-dev binutils
+# Build steps (targets) and demo steps; fragments append theirs.
+BUILD :=
+DEMO :=
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: all setup build demo test bench lint clean
+all: setup
+
+setup: $(STAMP)/apt $(STAMP)/venv build
+
+$(STAMP)/apt: Makefile $(wildcard mk/*.mk)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(STAMP) && touch $@
+
+$(STAMP)/venv: pyproject.toml | $(STAMP)/apt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@mkdir -p $(STAMP) && touch $@
+
+build: $(BUILD)
+
+demo: setup
+	@$(MAKE) --no-print-directory $(DEMO)
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check ember tests bench
+
+clean:
+	rm -rf $(STAMP) build guest/build

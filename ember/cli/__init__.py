@@ -1,0 +1,87 @@
+"""The ``ember`` command: a table of subcommands, one module each.
+
+Only the module of the chosen subcommand is imported, so ``ember run`` does not
+pay for NumPy or matplotlib (start-up time is part of boot time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import NamedTuple, Sequence
+
+from ember import __version__
+from ember.errors import EmberError
+
+
+class Command(NamedTuple):
+    name: str
+    module: str
+    help: str
+
+
+#: name, module (which defines ``add_arguments(parser)`` and ``main(args) -> int``), help.
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "ember.cli.run", "boot a VM: a Linux kernel or one of ember's test guests"),
+    Command("inspect", "ember.cli.inspect", "look inside a VM: address translation, exit statistics"),
+    Command("image", "ember.cli.image", "fetch a Linux kernel, build an initramfs"),
+    Command("isa", "ember.cli.isa", "run RISC-V Linux programs by interpretation or translation"),
+    Command("sim", "ember.cli.sim", "data-center consolidation policies on workload traces"),
+)
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ember",
+        description="ember: a virtualization platform in Python.",
+        epilog="Run 'ember COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"ember {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS:
+        sub.add_parser(cmd.name, help=cmd.help)
+    return parser
+
+
+def error(message: str) -> None:
+    """Print one line on stderr, the way every ember error looks."""
+    print(f"ember: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    table = {c.name: c for c in COMMANDS}
+    if not argv or argv[0] not in table:
+        parser = _top_parser()
+        if argv and not argv[0].startswith("-"):
+            parser.error(f"unknown command {argv[0]!r}; choose from {', '.join(table)}")
+        parser.parse_args(argv)
+        parser.print_help()
+        return 0 if not argv else 2
+    cmd = table[argv[0]]
+    module = importlib.import_module(cmd.module)
+    parser = argparse.ArgumentParser(prog=f"ember {cmd.name}", description=cmd.help)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    try:
+        return int(module.main(args))
+    except EmberError as exc:
+        error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+    except Exception as exc:  # noqa: BLE001 - last line of defence, see below
+        # A bug in ember must still not greet the user with a traceback; the
+        # traceback is one environment variable away.
+        if os.environ.get("EMBER_DEBUG"):
+            raise
+        error(f"internal error: {type(exc).__name__}: {exc} (set EMBER_DEBUG=1 for the traceback)")
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())
