@@ -1,0 +1,1 @@
+"""Architecture-specific parts of ember: how a guest is booted on each ISA."""
