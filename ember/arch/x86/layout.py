@@ -1,0 +1,60 @@
+"""Where ember puts things in guest-physical memory on x86 (one table, one place).
+
+Below 1 MiB sit the boot structures (as Firecracker and QEMU place them); RAM
+runs from 0 to the 32-bit MMIO gap and continues above 4 GiB. The gap holds
+the IOAPIC, the LAPIC and room for MMIO devices.
+"""
+
+from __future__ import annotations
+
+from ember.arch.x86.bootparams import E820Entry, E820Type
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+
+# --- low memory (real-mode addressable) ---------------------------------------------
+GDT_START = 0x500
+IDT_START = 0x520
+PVH_INFO_START = 0x6000  # struct hvm_start_info, then its module list and memmap
+PVH_MODLIST_START = 0x6040
+PVH_MEMMAP_START = 0x6100
+ZERO_PAGE_START = 0x7000  # struct boot_params for the Linux boot protocol
+BOOT_STACK_POINTER = 0x8FF0
+PML4_START = 0x9000
+PDPTE_START = 0xA000
+PDE_START = 0xB000  # four pages: identity map of the first 4 GiB with 2 MiB pages
+CMDLINE_START = 0x20000
+CMDLINE_MAX_SIZE = 0x10000
+EBDA_START = 0x9FC00  # MP table lives here (Extended BIOS Data Area)
+LOW_RAM_END = 0xA0000  # VGA hole from here to 1 MiB
+BIOS_START = 0xF0000
+HIMEM_START = 0x100000  # 1 MiB: where kernels load
+
+# --- the 32-bit MMIO gap --------------------------------------------------------------
+MMIO_GAP_START = 3 * GiB
+MMIO_GAP_END = 4 * GiB
+IOAPIC_ADDR = 0xFEC0_0000
+LAPIC_ADDR = 0xFEE0_0000
+
+MIN_MEMORY = 16 * MiB
+
+
+def ram_regions(mem_size: int) -> list[tuple[int, int]]:
+    """Guest-physical (address, size) of RAM for *mem_size* bytes, skipping the MMIO gap."""
+    if mem_size <= MMIO_GAP_START:
+        return [(0, mem_size)]
+    return [(0, MMIO_GAP_START), (MMIO_GAP_END, mem_size - MMIO_GAP_START)]
+
+
+def e820_map(mem_size: int) -> list[E820Entry]:
+    """The memory map the guest sees (Linux e820 and PVH memmap alike)."""
+    regions = ram_regions(mem_size)
+    low_end = regions[0][1]
+    entries = [
+        E820Entry(0, EBDA_START, E820Type.RAM),
+        E820Entry(EBDA_START, LOW_RAM_END - EBDA_START, E820Type.RESERVED),
+        E820Entry(BIOS_START, HIMEM_START - BIOS_START, E820Type.RESERVED),
+        E820Entry(HIMEM_START, low_end - HIMEM_START, E820Type.RAM),
+    ]
+    if len(regions) > 1:
+        entries.append(E820Entry(regions[1][0], regions[1][1], E820Type.RAM))
+    return entries

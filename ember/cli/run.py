@@ -1,0 +1,98 @@
+"""``ember run``: boot a VM on KVM, its serial console on this terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from ember.errors import ConfigError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--kernel", metavar="FILE", help="a bzImage, or an ELF kernel with a PVH note")
+    what.add_argument("--guest", metavar="test:SCENARIO",
+                      help="ember's test guest running SCENARIO (e.g. test:hello, 'test:memtouch 64')")
+    p.add_argument("--initrd", metavar="FILE", help="initial ramdisk (cpio archive)")
+    p.add_argument("--cmdline", default=None, help="kernel command line (for --guest: extra scenario arguments)")
+    p.add_argument("--cpus", type=int, default=1, metavar="N", help="number of vCPUs (default 1)")
+    p.add_argument("--memory", default="256M", metavar="SIZE", help="guest RAM, e.g. 256M or 2G (default 256M)")
+    p.add_argument("--stats", action="store_true", help="print exit statistics when the VM stops")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop the VM after this long (exit status 124)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (exit reason, status, console output, statistics) at the end")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ember.vmm.config import VmConfig, parse_size
+
+    t_start = time.perf_counter()
+    if args.guest:
+        from ember.guests import parse_guest_spec
+
+        elf, cmdline = parse_guest_spec(args.guest)
+        kernel = str(elf)
+        if args.cmdline:
+            cmdline = f"{cmdline} {args.cmdline}"
+    else:
+        kernel, cmdline = args.kernel, args.cmdline or ""
+    if args.timeout is not None and args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout}: must be a positive number of seconds")
+    config = VmConfig(kernel=kernel, cmdline=cmdline, initrd=args.initrd, vcpus=args.cpus,
+                      memory=parse_size(args.memory, "--memory"))
+
+    from ember.vmm.console import StdinConsole, stdout_sink
+    from ember.vmm.vm import Vm
+
+    captured = bytearray()
+    lock = threading.Lock()
+
+    def capture(data: bytes) -> None:
+        with lock:
+            captured.extend(data)
+
+    vm = Vm(config, console_out=capture if args.json else stdout_sink())
+    console = None
+    try:
+        if not args.json:
+            console = StdinConsole(vm.serial.enqueue_input, lambda: vm.request_stop("user", 0))
+        vm.start()
+        if console:
+            console.start()
+        result = vm.wait(args.timeout)
+        if result is None:
+            vm.request_stop("timeout", 124, detail=f"stopped after {args.timeout:g} s")
+            result = vm.wait()
+        elapsed = time.perf_counter() - t_start
+    finally:
+        if console:
+            console.stop()
+        stats = vm.stats()
+        port_names = dict(vm.port_names)
+        vm.close()
+    assert result is not None
+    if args.json:
+        print(json.dumps({
+            "reason": result.reason, "status": result.status, "detail": result.detail,
+            "seconds": round(elapsed, 6), "console": captured.decode("utf-8", "replace"),
+            "stats": stats.to_dict(),
+        }))
+    else:
+        if result.reason not in ("guest-exit",):
+            msg = {"reset": "the guest reset the machine", "poweroff": "the guest powered off",
+                   "triple-fault": "the guest triple-faulted (shutdown)", "user": "stopped by the user",
+                   "timeout": f"timed out after {args.timeout:g} s", "halted": "the guest halted for good",
+                   }.get(result.reason, result.reason)
+            if result.reason == "error":
+                if result.error is not None:
+                    raise result.error
+            print(f"\nember: {msg}{': ' + result.detail if result.detail else ''}", file=sys.stderr)
+        if args.stats:
+            print(f"\nember: VM ran {elapsed * 1000:.1f} ms ({vm.config.vcpus} vCPU, "
+                  f"stopped: {result.reason}, status {result.status})", file=sys.stderr)
+            print(stats.format(port_names), file=sys.stderr)
+    return result.status

@@ -1,0 +1,200 @@
+"""A vCPU thread: KVM_RUN in a loop, each exit dispatched to the I/O buses (trap and emulate).
+
+The thread owns its vCPU fd. Other threads talk to it only by setting the
+VM's run state and kicking it out of KVM_RUN with a signal (with
+``immediate_exit`` set first, so a kick that lands before KVM_RUN is entered
+is not lost).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+from ember.errors import EmberError
+from ember.kvm import ExitReason, SystemEvent
+from ember.kvm.errors import IoctlError
+from ember.kvm.vcpu import VcpuExit, VcpuFd
+from ember.vmm.stats import ExitStats
+
+if TYPE_CHECKING:
+    from ember.vmm.vm import Vm
+
+log = logging.getLogger(__name__)
+
+#: The signal that kicks a vCPU thread out of KVM_RUN (QEMU uses SIGUSR1 too: SIG_IPI).
+KICK_SIGNAL = signal.SIGUSR1
+_ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
+
+
+def install_kick_handler() -> None:
+    """A do-nothing handler, so the kick signal interrupts KVM_RUN instead of killing us."""
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(KICK_SIGNAL) in (signal.SIG_DFL, None):
+            signal.signal(KICK_SIGNAL, lambda _sig, _frame: None)
+
+
+class Vcpu:
+    def __init__(self, vm: "Vm", fd: VcpuFd) -> None:
+        self.vm = vm
+        self.fd = fd
+        self.id = fd.id
+        self.stats = ExitStats()
+        self.thread: threading.Thread | None = None
+        self.last_exit: VcpuExit | None = None
+        self.paused = threading.Event()
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._thread_main, name=f"vcpu{self.id}", daemon=True)
+        self.thread.start()
+
+    def kick(self) -> None:
+        """Make KVM_RUN return to user space as soon as possible."""
+        self.fd.set_immediate_exit(True)
+        t = self.thread
+        if t is not None and t.ident is not None and t.is_alive():
+            try:
+                signal.pthread_kill(t.ident, KICK_SIGNAL)
+            except ProcessLookupError:
+                pass
+
+    def _thread_main(self) -> None:
+        try:
+            self._run_loop()
+        except EmberError as exc:
+            self.vm.fail(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must stop the VM, not hang it
+            log.exception("vcpu%d crashed", self.id)
+            self.vm.fail(EmberError(f"vcpu{self.id}: internal error: {type(exc).__name__}: {exc}"))
+
+    def _run_loop(self) -> None:
+        vm = self.vm
+        fd = self.fd
+        stats = self.stats
+        reasons = stats.reasons
+        pio_find = vm.pio_bus.find
+        mmio_find = vm.mmio_bus.find
+        while not vm.stop_event.is_set():
+            if vm.pause_requested:
+                self._park()
+                continue
+            try:
+                ex = fd.run()
+            except IoctlError as exc:
+                if exc.errno == errno.EFAULT:
+                    raise vm.crash_error(self, "KVM_RUN failed with EFAULT (guest memory not mapped)") from None
+                raise
+            reason = ex.reason
+            reasons[reason] += 1
+            if reason == ExitReason.IO:
+                port, size = ex.port, ex.size
+                rng = pio_find(port)
+                if ex.is_write:
+                    stats.pio_out[port] += 1
+                    if rng is None:
+                        stats.unhandled_pio[port] += 1
+                        continue
+                    data = ex.data
+                    for i in range(ex.count):
+                        value = int.from_bytes(data[i * size:(i + 1) * size], "little")
+                        self._dev_write(rng, port - rng.base, value, size)
+                else:
+                    stats.pio_in[port] += 1
+                    if rng is None:
+                        stats.unhandled_pio[port] += 1
+                        fd.respond(ex, b"\xff" * (size * ex.count))
+                        continue
+                    out = b"".join(
+                        self._dev_read(rng, port - rng.base, size).to_bytes(size, "little")
+                        for _ in range(ex.count)
+                    )
+                    fd.respond(ex, out)
+            elif reason == ExitReason.MMIO:
+                addr, size = ex.addr, ex.size
+                rng = mmio_find(addr)
+                if ex.is_write:
+                    stats.mmio_write[addr] += 1
+                    if rng is None:
+                        stats.unhandled_mmio[addr] += 1
+                        continue
+                    self._dev_write(rng, addr - rng.base, int.from_bytes(ex.data, "little"), size)
+                else:
+                    stats.mmio_read[addr] += 1
+                    if rng is None:
+                        stats.unhandled_mmio[addr] += 1
+                        fd.respond(ex, b"\xff" * size)
+                        continue
+                    fd.respond(ex, self._dev_read(rng, addr - rng.base, size).to_bytes(size, "little"))
+            elif reason == ExitReason.INTR:
+                fd.set_immediate_exit(False)
+            elif reason == ExitReason.HLT:
+                # Only without an in-kernel LAPIC; ember always has one, so a HLT exit
+                # means the guest halted with interrupts it can never get: stop.
+                vm.request_stop("halted", 0)
+            elif reason == ExitReason.SHUTDOWN:
+                vm.request_stop("triple-fault", 1, detail=self._where())
+            elif reason == ExitReason.SYSTEM_EVENT:
+                kind = ex.subtype
+                if kind == SystemEvent.RESET:
+                    vm.request_stop("reset", 0)
+                elif kind == SystemEvent.SHUTDOWN:
+                    vm.request_stop("poweroff", 0)
+                else:
+                    raise vm.crash_error(self, f"guest system event {kind} ({_event_name(kind)})")
+            elif reason in (ExitReason.INTERNAL_ERROR, ExitReason.FAIL_ENTRY, ExitReason.UNKNOWN,
+                            ExitReason.EXCEPTION):
+                self.last_exit = ex
+                raise vm.crash_error(self, _describe_fatal(ex))
+            else:
+                self.last_exit = ex
+                raise vm.crash_error(self, f"unexpected exit {ex.name} ({reason})")
+
+    def _dev_read(self, rng, offset: int, size: int) -> int:  # type: ignore[no-untyped-def]
+        try:
+            return int(rng.device.read(offset, size))
+        except EmberError as exc:
+            self.stats.device_errors += 1
+            log.warning("vcpu%d: %s read at +%#x: %s", self.id, rng.name, offset, exc)
+            return _ALL_ONES.get(size, 0xFF)
+
+    def _dev_write(self, rng, offset: int, value: int, size: int) -> None:  # type: ignore[no-untyped-def]
+        try:
+            rng.device.write(offset, value, size)
+        except EmberError as exc:
+            self.stats.device_errors += 1
+            log.warning("vcpu%d: %s write at +%#x: %s", self.id, rng.name, offset, exc)
+
+    def _park(self) -> None:
+        self.paused.set()
+        with self.vm.run_cond:
+            while self.vm.pause_requested and not self.vm.stop_event.is_set():
+                self.vm.run_cond.wait()
+        self.paused.clear()
+        self.fd.set_immediate_exit(False)
+
+    def _where(self) -> str:
+        try:
+            r = self.fd.get_regs()
+            return f"vcpu{self.id} rip={r.rip:#x}"
+        except EmberError:
+            return f"vcpu{self.id}"
+
+
+def _event_name(kind: int) -> str:
+    try:
+        return SystemEvent(kind).name.lower()
+    except ValueError:
+        return "unknown"
+
+
+def _describe_fatal(ex: VcpuExit) -> str:
+    if ex.reason == ExitReason.INTERNAL_ERROR:
+        sub = {1: "emulation failure", 2: "simultaneous exceptions", 3: "event delivery failed",
+               4: "unexpected exit reason"}.get(ex.subtype, f"suberror {ex.subtype}")
+        return f"KVM internal error, suberror {ex.subtype} ({sub}): KVM cannot run this guest further"
+    if ex.reason == ExitReason.FAIL_ENTRY:
+        return f"VM entry failed (hardware reason {ex.words[0]:#x}): the vCPU state is invalid"
+    return f"KVM exit {ex.name}"
