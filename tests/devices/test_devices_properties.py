@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from ember.devices.errors import DeviceAccessError
 from ember.devices.legacy import serial as s
+from ember.devices.legacy.i8042 import CTR_AUXINT, CTR_KBDINT, FLAG_AUX, I8042, OUTPUT_QUEUE_SIZE
 from ember.devices.legacy.pio import PioDevice
 from ember.devices.legacy.serial import Serial
 
@@ -117,3 +118,26 @@ def test_serial_survives_any_access_sequence(
     st_ = uart.stats()
     assert st_.input_dropped == offered - accepted
     assert st_.tx_bytes == len(sink.data)
+
+
+def check_i8042(ctl: I8042, kbd: RecordingIrq, aux: RecordingIrq) -> None:
+    state = ctl.save()
+    assert len(state.output) == len(state.output_flags) <= OUTPUT_QUEUE_SIZE
+    head_aux = bool(state.output) and bool(state.output_flags[0] & FLAG_AUX)
+    ctr = state.ram[0]
+    assert kbd.level == (bool(state.output) and not head_aux and bool(ctr & CTR_KBDINT))
+    assert aux.level == (head_aux and bool(ctr & CTR_AUXINT))
+    copy = I8042.restore(state, lambda: None)
+    assert copy.save() == state
+
+
+@SETTINGS
+@given(st.lists(accesses(I8042.PORT_LEN), max_size=80))
+def test_i8042_survives_any_access_sequence(ops: list[tuple[Any, ...]]) -> None:
+    kbd, aux = RecordingIrq(), RecordingIrq()
+    resets = []
+    ctl = I8042(lambda: resets.append(1), kbd, aux)
+    for op in ops:
+        apply(ctl, op)
+        check_i8042(ctl, kbd, aux)
+    assert len(resets) <= ctl.stats().resets

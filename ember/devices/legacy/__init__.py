@@ -8,8 +8,19 @@ dataclass of plain data and restored through the same checks guest writes go
 through.
 """
 
+from ember.devices.legacy.i8042 import I8042, I8042State, I8042Stats
 from ember.devices.legacy.irq import IrqLine, NoIrqLine
 from ember.devices.legacy.pio import PioDevice
 from ember.devices.legacy.serial import Serial, SerialState, SerialStats
 
-__all__ = ["IrqLine", "NoIrqLine", "PioDevice", "Serial", "SerialState", "SerialStats"]
+__all__ = [
+    "I8042",
+    "I8042State",
+    "I8042Stats",
+    "IrqLine",
+    "NoIrqLine",
+    "PioDevice",
+    "Serial",
+    "SerialState",
+    "SerialStats",
+]

@@ -8,7 +8,8 @@ as the cheapest possible port-I/O exit; the last code is kept for inspection.
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from ember.devices.legacy.pio import FLOATING_BUS, PioDevice
 
