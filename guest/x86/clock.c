@@ -1,0 +1,153 @@
+/*
+ * clock.c - kvmclock (pvclock) or a PIT-calibrated TSC, read from ring 3.
+ *
+ * Only the MSR write that registers the pvclock page needs ring 0 (one
+ * system call); rdtsc and the pvclock page are read natively in ring 3.
+ */
+#include "libcflat.h"
+#include "processor.h"
+#include "desc.h"
+#include "apic.h"
+#include "clock.h"
+
+#define KVM_CPUID_SIGNATURE 0x40000000
+#define KVM_CPUID_FEATURES 0x40000001
+#define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define KVM_SYSTEM_TIME_ENABLE 1
+
+#define PIT_CH2 0x42
+#define PIT_CMD 0x43
+#define PIT_GATE_PORT 0x61
+#define PIT_GATE 0x01
+#define PIT_SPEAKER 0x02
+#define PIT_OUT2 0x20
+#define PIT_HZ 1193182UL
+#define PIT_CALIBRATE_MS 10
+#define PIT_POLL_LIMIT 1000000
+#define LAPIC_CALIBRATE_NS (2 * NS_PER_MS)
+
+struct pvclock_vcpu_time_info {
+	u32 version;
+	u32 pad0;
+	u64 tsc_timestamp;
+	u64 system_time;
+	u32 tsc_to_system_mul;
+	s8 tsc_shift;
+	u8 flags;
+	u8 pad[2];
+} __attribute__((aligned(64)));
+
+static struct pvclock_vcpu_time_info pvti;
+enum clock_source clock_source;
+u64 tsc_khz;
+static u64 tsc_base;
+
+/*
+ * CPUID through ring 0: on this project's software KVM, ring-3 CPUID runs
+ * natively and shows the host's CPUID, not the one the VMM set for the
+ * guest, so the KVM leaves must be read from ring 0.
+ */
+bool kvm_signature(void)
+{
+	u32 r[4];
+	sys_cpuid(KVM_CPUID_SIGNATURE, 0, r);
+	return r[1] == 0x4b4d564b && r[2] == 0x564b4d56 && r[3] == 0x4d;	/* "KVMKVMKVM\0\0\0" */
+}
+
+u32 kvm_features(void)
+{
+	u32 r[4];
+	if (!kvm_signature())
+		return 0;
+	sys_cpuid(KVM_CPUID_FEATURES, 0, r);
+	return r[0];
+}
+
+static u64 pvclock_read(void)
+{
+	u32 version;
+	u64 delta, ns;
+	do {
+		version = READ_ONCE(pvti.version);
+		barrier();
+		delta = rdtsc() - pvti.tsc_timestamp;
+		if (pvti.tsc_shift >= 0)
+			delta <<= pvti.tsc_shift;
+		else
+			delta >>= -pvti.tsc_shift;
+		ns = pvti.system_time + (u64)(((unsigned __int128)delta * pvti.tsc_to_system_mul) >> 32);
+		barrier();
+	} while ((version & 1) || version != READ_ONCE(pvti.version));
+	return ns;
+}
+
+/* Count TSC cycles across PIT_CALIBRATE_MS of PIT channel 2 (mode 0). */
+static u64 calibrate_tsc_khz(void)
+{
+	u16 count = PIT_HZ * PIT_CALIBRATE_MS / 1000;
+	unsigned polls = 0;
+	u64 t0, t1;
+	outb(PIT_GATE_PORT, (inb(PIT_GATE_PORT) & ~PIT_SPEAKER) | PIT_GATE);
+	outb(PIT_CMD, 0xb0);		/* channel 2, lobyte/hibyte, mode 0 */
+	outb(PIT_CH2, count & 0xff);
+	outb(PIT_CH2, count >> 8);
+	t0 = rdtsc();
+	while (!(inb(PIT_GATE_PORT) & PIT_OUT2))
+		if (++polls > PIT_POLL_LIMIT)
+			return 0;
+	t1 = rdtsc();
+	return (t1 - t0) / PIT_CALIBRATE_MS;
+}
+
+void clock_init(void)
+{
+	if (kvm_features() & KVM_FEATURE_CLOCKSOURCE2) {
+		sys_wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (u64)&pvti | KVM_SYSTEM_TIME_ENABLE);
+		if (READ_ONCE(pvti.tsc_to_system_mul)) {
+			clock_source = CLOCK_KVMCLOCK;
+			return;
+		}
+	}
+	tsc_khz = calibrate_tsc_khz();
+	if (!tsc_khz) {
+		printf("clock: PIT calibration failed; assuming a 1 GHz TSC\n");
+		tsc_khz = 1000000;
+	}
+	tsc_base = rdtsc();
+	clock_source = CLOCK_TSC_PIT;
+}
+
+u64 clock_ns(void)
+{
+	if (clock_source == CLOCK_KVMCLOCK)
+		return pvclock_read();
+	return (u64)(((unsigned __int128)(rdtsc() - tsc_base) * 1000000) / tsc_khz);
+}
+
+const char *clock_name(void)
+{
+	return clock_source == CLOCK_KVMCLOCK ? "kvmclock" : "tsc";
+}
+
+void udelay_ns(u64 ns)
+{
+	u64 end = clock_ns() + ns;
+	while (clock_ns() < end)
+		pause();
+}
+
+u64 lapic_timer_calibrate(void)
+{
+	u64 t0, t1;
+	u32 left;
+	lapic_write(APIC_LVT_TIMER, APIC_LVT_MASKED);
+	lapic_write(APIC_TDCR, APIC_TDCR_DIV1);
+	lapic_write(APIC_TMICT, 0xffffffff);
+	t0 = clock_ns();
+	udelay_ns(LAPIC_CALIBRATE_NS);
+	left = lapic_read(APIC_TMCCT);
+	t1 = clock_ns();
+	lapic_write(APIC_TMICT, 0);
+	return (u64)(0xffffffffu - left) * 1000 / MAX(t1 - t0, 1UL);
+}
