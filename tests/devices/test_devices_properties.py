@@ -17,6 +17,7 @@ from ember.devices.errors import DeviceAccessError
 from ember.devices.legacy import serial as s
 from ember.devices.legacy.i8042 import CTR_AUXINT, CTR_KBDINT, FLAG_AUX, I8042, OUTPUT_QUEUE_SIZE
 from ember.devices.legacy.pio import PioDevice
+from ember.devices.legacy.rtc import B_DM_BINARY, B_SET, C_IRQF, REG_B, REG_C, TIME_REGISTERS, Rtc
 from ember.devices.legacy.serial import Serial
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,3 +142,48 @@ def test_i8042_survives_any_access_sequence(ops: list[tuple[Any, ...]]) -> None:
         apply(ctl, op)
         check_i8042(ctl, kbd, aux)
     assert len(resets) <= ctl.stats().resets
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 1_764_112_191.25  # late 2025
+
+    def __call__(self) -> float:
+        return self.now
+
+
+rtc_ops = st.lists(
+    st.one_of(
+        accesses(Rtc.PORT_LEN),
+        st.tuples(st.just("tick"), st.floats(0, 100_000, allow_nan=False)),
+        st.tuples(st.just("poll")),
+        # Select a clock register and read it, the common guest pattern.
+        st.tuples(st.just("time"), st.sampled_from(TIME_REGISTERS)),
+    ),
+    max_size=80,
+)
+
+
+@SETTINGS
+@given(st.sampled_from([0x00, 0x02, 0x04, 0x06, 0x80, 0x52]), rtc_ops)
+def test_rtc_survives_any_access_sequence(reg_b: int, ops: list[tuple[Any, ...]]) -> None:
+    clock, irq = StepClock(), RecordingIrq()
+    rtc = Rtc(clock, irq)
+    rtc.write(0, REG_B)
+    rtc.write(1, reg_b)
+    for op in ops:
+        if op[0] == "tick":
+            clock.now += op[1]
+        elif op[0] == "poll":
+            rtc.poll()
+        elif op[0] == "time":
+            rtc.write(0, op[1])
+            value = rtc.read(1)
+            b = rtc.nvram()[REG_B]
+            if not b & (B_SET | B_DM_BINARY):  # a live BCD read is always valid BCD
+                assert value & 0x0F <= 9 and (value & 0x7F) >> 4 <= 9
+        else:
+            apply(rtc, op)
+        state = rtc.save()
+        assert irq.level == rtc.irq_level == bool(state.cmos[REG_C] & C_IRQF)
+        assert Rtc.restore(state, clock).save() == state

@@ -11,6 +11,7 @@ through.
 from ember.devices.legacy.i8042 import I8042, I8042State, I8042Stats
 from ember.devices.legacy.irq import IrqLine, NoIrqLine
 from ember.devices.legacy.pio import PioDevice
+from ember.devices.legacy.rtc import Rtc, RtcState
 from ember.devices.legacy.serial import Serial, SerialState, SerialStats
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "IrqLine",
     "NoIrqLine",
     "PioDevice",
+    "Rtc",
+    "RtcState",
     "Serial",
     "SerialState",
     "SerialStats",
