@@ -1,0 +1,64 @@
+"""``ember isa run``: run a static RISC-V (RV64GC) Linux program."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ember.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="isa_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run a static RV64GC Linux executable",
+                         description="Run a static RV64GC Linux executable in user mode.")
+    run.add_argument("--engine", choices=("interp", "dbt", "native"), default="dbt",
+                     help="interpreter, Python-level translator (default), or native code")
+    run.add_argument("--stats", action="store_true",
+                     help="report instructions retired, MIPS and code-cache figures on stderr")
+    run.add_argument("--json", action="store_true", help="print the statistics as JSON on stderr")
+    run.add_argument("--no-cache", action="store_true",
+                     help="dbt: translate every block each time it runs (no code cache)")
+    run.add_argument("--limit", type=int, default=None, metavar="N",
+                     help="stop with an error after about N instructions")
+    run.add_argument("program", help="path of the RISC-V executable")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
+
+
+def _human(stats: dict[str, object]) -> str:
+    lines = [
+        f"engine              {stats['engine']}",
+        f"instructions        {stats['instructions']:,}",
+        f"seconds             {stats['seconds']:.3f}",
+        f"MIPS                {stats['mips']:.2f}",
+    ]
+    if stats["engine"] == "dbt":
+        lines += [
+            f"blocks translated   {stats['blocks_translated']:,}",
+            f"cache hits          {stats['cache_hits']:,}",
+            f"cache misses        {stats['cache_misses']:,}",
+            f"chain links         {stats['chain_links']:,}",
+            f"translation seconds {stats['translate_seconds']:.3f}",
+        ]
+    else:
+        lines.append(f"decoded             {stats['decoded']:,}")
+    lines.append(f"code flushes        {stats['flushes']}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ember.isa.riscv import run_program
+
+    if args.limit is not None and args.limit <= 0:
+        raise ConfigError("--limit must be a positive number of instructions")
+    if args.no_cache and args.engine != "dbt":
+        raise ConfigError("--no-cache only applies to --engine dbt")
+    sys.stdout.flush()
+    status, stats = run_program(args.program, [args.program, *args.args], engine=args.engine,
+                                cache=not args.no_cache, limit=args.limit)
+    if args.json:
+        print(json.dumps(stats.as_dict()), file=sys.stderr)
+    elif args.stats:
+        print(_human(stats.as_dict()), file=sys.stderr)
+    return status

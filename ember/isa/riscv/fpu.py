@@ -1,0 +1,477 @@
+"""IEEE 754 binary32/binary64 arithmetic on bit patterns, as RISC-V F and D define it.
+
+Python floats only round to nearest-even and raise no flags, so every operation
+here is computed *exactly* on integers (value = m * 2**e) and then rounded once
+by :func:`_round` in the requested rounding mode, which also derives the
+accrued-exception flags. RISC-V specifics: NaN results are always the canonical
+NaN (no payload propagation), tininess is detected after rounding, and single
+values live NaN-boxed in the 64-bit f registers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# fflags bits (fcsr[4:0]).
+NX, UF, OF, DZ, NV = 1, 2, 4, 8, 16
+# Rounding modes (instruction rm field / frm).
+RNE, RTZ, RDN, RUP, RMM, DYN = 0, 1, 2, 3, 4, 7
+
+#: Upper half of a NaN-boxed single in a 64-bit f register.
+BOX = 0xFFFFFFFF00000000
+
+_ZERO, _SUB, _NORM, _INF, _QNAN, _SNAN = range(6)
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """An IEEE binary format: exponent and fraction widths."""
+
+    ebits: int
+    mbits: int
+
+    @property
+    def width(self) -> int:
+        return 1 + self.ebits + self.mbits
+
+    @property
+    def bias(self) -> int:
+        return (1 << (self.ebits - 1)) - 1
+
+    @property
+    def emin(self) -> int:
+        return 1 - self.bias
+
+    @property
+    def emax(self) -> int:
+        return self.bias
+
+    @property
+    def qnan(self) -> int:
+        """RISC-V's canonical NaN: positive, quiet, zero payload."""
+        return ((1 << self.ebits) - 1) << self.mbits | 1 << (self.mbits - 1)
+
+
+S = Fmt(8, 23)
+D = Fmt(11, 52)
+
+
+def _unpack(bits: int, fmt: Fmt) -> tuple[int, int, int, int]:
+    """(class, sign, m, e) with value = (-1)**sign * m * 2**e for finite numbers."""
+    mb = fmt.mbits
+    sign = bits >> (fmt.width - 1)
+    exp = (bits >> mb) & ((1 << fmt.ebits) - 1)
+    frac = bits & ((1 << mb) - 1)
+    if exp == (1 << fmt.ebits) - 1:
+        if frac == 0:
+            return _INF, sign, 0, 0
+        return (_QNAN if frac >> (mb - 1) else _SNAN), sign, 0, 0
+    if exp == 0:
+        if frac == 0:
+            return _ZERO, sign, 0, 0
+        return _SUB, sign, frac, fmt.emin - mb
+    return _NORM, sign, frac | 1 << mb, exp - fmt.bias - mb
+
+
+def _inf(sign: int, fmt: Fmt) -> int:
+    return sign << (fmt.width - 1) | ((1 << fmt.ebits) - 1) << fmt.mbits
+
+
+def _zero(sign: int, fmt: Fmt) -> int:
+    return sign << (fmt.width - 1)
+
+
+def _shift_round(m: int, s: int, sign: int, rm: int) -> tuple[int, bool]:
+    """m * 2**-s rounded to an integer in mode rm; (result, inexact)."""
+    if s <= 0:
+        return m << -s, False
+    kept = m >> s
+    rem = m & ((1 << s) - 1)
+    if rem == 0:
+        return kept, False
+    half = 1 << (s - 1)
+    if rm == RNE:
+        up = rem > half or (rem == half and kept & 1)
+    elif rm == RTZ:
+        up = False
+    elif rm == RDN:
+        up = bool(sign)
+    elif rm == RUP:
+        up = not sign
+    else:  # RMM
+        up = rem >= half
+    return kept + (1 if up else 0), True
+
+
+def _round(sign: int, m: int, e: int, fmt: Fmt, rm: int) -> tuple[int, int]:
+    """Round the exact value (-1)**sign * m * 2**e (m > 0) to fmt; (bits, flags).
+
+    Callers whose value is not exact append a sticky 1 bit below at least p+1
+    significant bits, which rounds identically to the exact value.
+    """
+    p = fmt.mbits + 1
+    lead = e + m.bit_length() - 1
+    q = max(lead, fmt.emin) - (p - 1)
+    kept, inexact = _shift_round(m, q - e, sign, rm)
+    if kept >> p:  # rounding carried into a new bit
+        kept >>= 1
+        q += 1
+    flags = NX if inexact else 0
+    if inexact and lead < fmt.emin:
+        # Tininess after rounding: would the result, rounded with an unbounded
+        # exponent range, still be below the smallest normal?
+        k2, _ = _shift_round(m, lead - (p - 1) - e, sign, rm)
+        if lead + (1 if k2 >> p else 0) < fmt.emin:
+            flags |= UF
+    if kept == 0:
+        return _zero(sign, fmt), flags
+    top = q + kept.bit_length() - 1
+    if top > fmt.emax:
+        flags |= OF | NX
+        to_inf = rm in (RNE, RMM) or (rm == RDN and sign) or (rm == RUP and not sign)
+        if to_inf:
+            return _inf(sign, fmt), flags
+        return sign << (fmt.width - 1) | (_inf(0, fmt) - 1), flags
+    if kept.bit_length() == p:
+        biased = top + fmt.bias
+        return (sign << (fmt.width - 1) | biased << fmt.mbits | (kept & ((1 << fmt.mbits) - 1))), flags
+    return sign << (fmt.width - 1) | kept, flags
+
+
+def _nan_flags(*classes: int) -> int:
+    return NV if _SNAN in classes else 0
+
+
+def _exact_sum(sa: int, ma: int, ea: int, sb: int, mb: int, eb: int) -> tuple[int, int]:
+    """Signed exact sum of two finite values as (signed integer, exponent)."""
+    e = min(ea, eb)
+    va = (ma << (ea - e)) * (-1 if sa else 1)
+    vb = (mb << (eb - e)) * (-1 if sb else 1)
+    return va + vb, e
+
+
+def add(a: int, b: int, fmt: Fmt, rm: int, negate_b: bool = False) -> tuple[int, int]:
+    ca, sa, ma, ea = _unpack(a, fmt)
+    cb, sb, mb, eb = _unpack(b, fmt)
+    if negate_b:
+        sb ^= 1
+    if ca >= _QNAN or cb >= _QNAN:
+        return fmt.qnan, _nan_flags(ca, cb)
+    if ca == _INF or cb == _INF:
+        if ca == _INF and cb == _INF and sa != sb:
+            return fmt.qnan, NV
+        return _inf(sa if ca == _INF else sb, fmt), 0
+    if ca == _ZERO and cb == _ZERO:
+        return _zero(sa if sa == sb else (1 if rm == RDN else 0), fmt), 0
+    if ca == _ZERO:
+        return sb << (fmt.width - 1) | (b & ((1 << (fmt.width - 1)) - 1)), 0
+    if cb == _ZERO:
+        return a, 0
+    total, e = _exact_sum(sa, ma, ea, sb, mb, eb)
+    if total == 0:
+        return _zero(1 if rm == RDN else 0, fmt), 0
+    return _round(1 if total < 0 else 0, abs(total), e, fmt, rm)
+
+
+def mul(a: int, b: int, fmt: Fmt, rm: int) -> tuple[int, int]:
+    ca, sa, ma, ea = _unpack(a, fmt)
+    cb, sb, mb, eb = _unpack(b, fmt)
+    sign = sa ^ sb
+    if ca >= _QNAN or cb >= _QNAN:
+        return fmt.qnan, _nan_flags(ca, cb)
+    if (ca == _INF and cb == _ZERO) or (ca == _ZERO and cb == _INF):
+        return fmt.qnan, NV
+    if ca == _INF or cb == _INF:
+        return _inf(sign, fmt), 0
+    if ca == _ZERO or cb == _ZERO:
+        return _zero(sign, fmt), 0
+    return _round(sign, ma * mb, ea + eb, fmt, rm)
+
+
+def div(a: int, b: int, fmt: Fmt, rm: int) -> tuple[int, int]:
+    ca, sa, ma, ea = _unpack(a, fmt)
+    cb, sb, mb, eb = _unpack(b, fmt)
+    sign = sa ^ sb
+    if ca >= _QNAN or cb >= _QNAN:
+        return fmt.qnan, _nan_flags(ca, cb)
+    if (ca == _INF and cb == _INF) or (ca == _ZERO and cb == _ZERO):
+        return fmt.qnan, NV
+    if ca == _INF or cb == _ZERO:
+        return _inf(sign, fmt), (DZ if cb == _ZERO else 0)
+    if ca == _ZERO or cb == _INF:
+        return _zero(sign, fmt), 0
+    shift = max(0, fmt.mbits + 3 + mb.bit_length() - ma.bit_length())
+    quo, rem = divmod(ma << shift, mb)
+    return _round(sign, quo << 1 | (1 if rem else 0), ea - eb - shift - 1, fmt, rm)
+
+
+def sqrt(a: int, fmt: Fmt, rm: int) -> tuple[int, int]:
+    ca, sa, ma, ea = _unpack(a, fmt)
+    if ca >= _QNAN:
+        return fmt.qnan, _nan_flags(ca)
+    if ca == _ZERO:
+        return a, 0
+    if sa:
+        return fmt.qnan, NV
+    if ca == _INF:
+        return a, 0
+    k = max(0, 2 * (fmt.mbits + 3) - ma.bit_length())
+    if (ea - k) & 1:
+        k += 1
+    big = ma << k
+    root = math.isqrt(big)
+    sticky = 1 if root * root != big else 0
+    return _round(0, root << 1 | sticky, (ea - k) // 2 - 1, fmt, rm)
+
+
+def fma(a: int, b: int, c: int, fmt: Fmt, rm: int, neg_prod: bool, neg_c: bool) -> tuple[int, int]:
+    """(+/-)(a*b) (+/-) c with a single rounding: fmadd/fmsub/fnmsub/fnmadd."""
+    ca, sa, ma, ea = _unpack(a, fmt)
+    cb, sb, mb, eb = _unpack(b, fmt)
+    cc, sc, mc, ec = _unpack(c, fmt)
+    sp = sa ^ sb ^ (1 if neg_prod else 0)
+    if neg_c:
+        sc ^= 1
+    prod_invalid = (ca == _INF and cb == _ZERO) or (ca == _ZERO and cb == _INF)
+    if ca >= _QNAN or cb >= _QNAN or cc >= _QNAN:
+        # RISC-V raises NV for inf*0 even when the addend is a quiet NaN.
+        return fmt.qnan, _nan_flags(ca, cb, cc) | (NV if prod_invalid else 0)
+    if prod_invalid:
+        return fmt.qnan, NV
+    prod_inf = ca == _INF or cb == _INF
+    if prod_inf or cc == _INF:
+        if prod_inf and cc == _INF and sp != sc:
+            return fmt.qnan, NV
+        return _inf(sp if prod_inf else sc, fmt), 0
+    prod_zero = ca == _ZERO or cb == _ZERO
+    if prod_zero:
+        if cc == _ZERO:
+            return _zero(sp if sp == sc else (1 if rm == RDN else 0), fmt), 0
+        return sc << (fmt.width - 1) | (c & ((1 << (fmt.width - 1)) - 1)), 0
+    if cc == _ZERO:
+        return _round(sp, ma * mb, ea + eb, fmt, rm)
+    total, e = _exact_sum(sp, ma * mb, ea + eb, sc, mc, ec)
+    if total == 0:
+        return _zero(1 if rm == RDN else 0, fmt), 0
+    return _round(1 if total < 0 else 0, abs(total), e, fmt, rm)
+
+
+def _key(bits: int, fmt: Fmt) -> int:
+    """An integer ordering key for non-NaN values (-0 and +0 compare equal)."""
+    mag = bits & ((1 << (fmt.width - 1)) - 1)
+    return -mag if bits >> (fmt.width - 1) else mag
+
+
+def compare(a: int, b: int, fmt: Fmt, op: str) -> tuple[int, int]:
+    """feq (quiet), flt/fle (signalling): (0 or 1, flags)."""
+    ca = _unpack(a, fmt)[0]
+    cb = _unpack(b, fmt)[0]
+    if ca >= _QNAN or cb >= _QNAN:
+        flags = NV if op != "eq" or _SNAN in (ca, cb) else 0
+        return 0, flags
+    ka, kb = _key(a, fmt), _key(b, fmt)
+    if op == "eq":
+        return int(ka == kb), 0
+    if op == "lt":
+        return int(ka < kb), 0
+    return int(ka <= kb), 0
+
+
+def minmax(a: int, b: int, fmt: Fmt, want_max: bool) -> tuple[int, int]:
+    ca = _unpack(a, fmt)[0]
+    cb = _unpack(b, fmt)[0]
+    flags = _nan_flags(ca, cb)
+    if ca >= _QNAN and cb >= _QNAN:
+        return fmt.qnan, flags
+    if ca >= _QNAN:
+        return b, flags
+    if cb >= _QNAN:
+        return a, flags
+    ka, kb = _key(a, fmt), _key(b, fmt)
+    if ka == kb:  # equal values; only +/-0 differ in bits
+        sign_bit = 1 << (fmt.width - 1)
+        return ((a & b) if want_max else (a | b)) & sign_bit | (a & ~sign_bit), flags
+    return (a if (ka > kb) == want_max else b), flags
+
+
+def classify(a: int, fmt: Fmt) -> int:
+    """The fclass bit mask."""
+    cls, sign, _, _ = _unpack(a, fmt)
+    if cls == _SNAN:
+        return 1 << 8
+    if cls == _QNAN:
+        return 1 << 9
+    index = {_INF: 0, _NORM: 1, _SUB: 2, _ZERO: 3}[cls]
+    return 1 << (index if sign else 7 - index)
+
+
+def to_int(a: int, fmt: Fmt, rm: int, bits: int, signed: bool) -> tuple[int, int]:
+    """fcvt.{w,wu,l,lu}: the integer as a two's-complement value of `bits` bits."""
+    cls, sign, m, e = _unpack(a, fmt)
+    if signed:
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    else:
+        lo, hi = 0, (1 << bits) - 1
+    if cls >= _QNAN:
+        return hi, NV
+    if cls == _INF:
+        return (lo if sign else hi), NV
+    if cls == _ZERO:
+        return 0, 0
+    mag, inexact = _shift_round(m, -e, sign, rm)
+    value = -mag if sign else mag
+    if value < lo or value > hi:
+        return (lo if sign else hi), NV
+    return value, (NX if inexact else 0)
+
+
+def from_int(value: int, fmt: Fmt, rm: int) -> tuple[int, int]:
+    """fcvt.{s,d}.{w,wu,l,lu} from an already sign- or zero-interpreted integer."""
+    if value == 0:
+        return 0, 0
+    return _round(1 if value < 0 else 0, abs(value), 0, fmt, rm)
+
+
+def convert(a: int, src: Fmt, dst: Fmt, rm: int) -> tuple[int, int]:
+    """fcvt.s.d / fcvt.d.s."""
+    cls, sign, m, e = _unpack(a, src)
+    if cls >= _QNAN:
+        return dst.qnan, _nan_flags(cls)
+    if cls == _INF:
+        return _inf(sign, dst), 0
+    if cls == _ZERO:
+        return _zero(sign, dst), 0
+    return _round(sign, m, e, dst, rm)
+
+
+class Fpu:
+    """The F/D state (fflags, frm) and the operations the instruction templates call.
+
+    Every method takes and returns raw bit patterns; singles are unboxed on the
+    way in (an improperly boxed value reads as the canonical NaN) and boxed on
+    the way out.
+    """
+
+    __slots__ = ("flags", "frm")
+
+    def __init__(self) -> None:
+        self.flags = 0
+        self.frm = RNE
+
+    def rm(self, rm: int) -> int:
+        if rm == DYN:
+            rm = self.frm
+        if rm > RMM:
+            from ember.isa.riscv.errors import GuestFault
+
+            raise GuestFault(f"reserved floating-point rounding mode {rm}")
+        return rm
+
+    # -- helpers ---------------------------------------------------------
+    @staticmethod
+    def unbox(v: int) -> int:
+        return v & 0xFFFFFFFF if v >> 32 == 0xFFFFFFFF else S.qnan
+
+    def _s(self, result: tuple[int, int]) -> int:
+        bits, flags = result
+        self.flags |= flags
+        return BOX | bits
+
+    def _d(self, result: tuple[int, int]) -> int:
+        bits, flags = result
+        self.flags |= flags
+        return bits
+
+    # -- arithmetic --------------------------------------------------------
+    def add_s(self, a: int, b: int, rm: int) -> int:
+        return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm)))
+
+    def sub_s(self, a: int, b: int, rm: int) -> int:
+        return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm), True))
+
+    def mul_s(self, a: int, b: int, rm: int) -> int:
+        return self._s(mul(self.unbox(a), self.unbox(b), S, self.rm(rm)))
+
+    def div_s(self, a: int, b: int, rm: int) -> int:
+        return self._s(div(self.unbox(a), self.unbox(b), S, self.rm(rm)))
+
+    def sqrt_s(self, a: int, rm: int) -> int:
+        return self._s(sqrt(self.unbox(a), S, self.rm(rm)))
+
+    def fma_s(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
+        u = self.unbox
+        return self._s(fma(u(a), u(b), u(c), S, self.rm(rm), np, nc))
+
+    def add_d(self, a: int, b: int, rm: int) -> int:
+        return self._d(add(a, b, D, self.rm(rm)))
+
+    def sub_d(self, a: int, b: int, rm: int) -> int:
+        return self._d(add(a, b, D, self.rm(rm), True))
+
+    def mul_d(self, a: int, b: int, rm: int) -> int:
+        return self._d(mul(a, b, D, self.rm(rm)))
+
+    def div_d(self, a: int, b: int, rm: int) -> int:
+        return self._d(div(a, b, D, self.rm(rm)))
+
+    def sqrt_d(self, a: int, rm: int) -> int:
+        return self._d(sqrt(a, D, self.rm(rm)))
+
+    def fma_d(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
+        return self._d(fma(a, b, c, D, self.rm(rm), np, nc))
+
+    # -- sign injection, min/max, compare, classify ------------------------
+    def sgnj_s(self, a: int, b: int, mode: int) -> int:
+        a, b = self.unbox(a), self.unbox(b)
+        sign = b >> 31 if mode == 0 else (b >> 31) ^ 1 if mode == 1 else (a ^ b) >> 31
+        return BOX | sign << 31 | (a & 0x7FFFFFFF)
+
+    @staticmethod
+    def sgnj_d(a: int, b: int, mode: int) -> int:
+        sign = b >> 63 if mode == 0 else (b >> 63) ^ 1 if mode == 1 else (a ^ b) >> 63
+        return sign << 63 | (a & 0x7FFFFFFFFFFFFFFF)
+
+    def minmax_s(self, a: int, b: int, want_max: bool) -> int:
+        return self._s(minmax(self.unbox(a), self.unbox(b), S, want_max))
+
+    def minmax_d(self, a: int, b: int, want_max: bool) -> int:
+        return self._d(minmax(a, b, D, want_max))
+
+    def cmp_s(self, a: int, b: int, op: str) -> int:
+        return self._d(compare(self.unbox(a), self.unbox(b), S, op))
+
+    def cmp_d(self, a: int, b: int, op: str) -> int:
+        return self._d(compare(a, b, D, op))
+
+    def class_s(self, a: int) -> int:
+        return classify(self.unbox(a), S)
+
+    @staticmethod
+    def class_d(a: int) -> int:
+        return classify(a, D)
+
+    # -- conversions ---------------------------------------------------------
+    def to_int(self, a: int, single: bool, rm: int, bits: int, signed: bool) -> int:
+        """fcvt to integer; the result is sign-extended to 64 bits as RISC-V requires."""
+        src = self.unbox(a) if single else a
+        value, flags = to_int(src, S if single else D, self.rm(rm), bits, signed)
+        self.flags |= flags
+        value &= (1 << bits) - 1
+        if bits == 32 and value >> 31:
+            value |= 0xFFFFFFFF00000000
+        return value
+
+    def from_int(self, v: int, single: bool, rm: int, bits: int, signed: bool) -> int:
+        v &= (1 << bits) - 1
+        if signed and v >> (bits - 1):
+            v -= 1 << bits
+        if single:
+            return self._s(from_int(v, S, self.rm(rm)))
+        return self._d(from_int(v, D, self.rm(rm)))
+
+    def s_to_d(self, a: int, rm: int) -> int:
+        return self._d(convert(self.unbox(a), S, D, self.rm(rm)))
+
+    def d_to_s(self, a: int, rm: int) -> int:
+        return self._s(convert(a, D, S, self.rm(rm)))
