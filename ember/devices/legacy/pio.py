@@ -33,6 +33,9 @@ class PioDevice:
     #: Number of consecutive ports the device decodes.
     PORT_LEN: ClassVar[int] = 1
 
+    #: Whether ``_after_access`` does anything (saves a lock round trip per access).
+    _AFTER_ACCESS: ClassVar[bool] = False
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
@@ -41,13 +44,17 @@ class PioDevice:
     def read(self, offset: int, size: int = 1) -> int:
         """Read ``size`` bytes at ``offset`` (relative to the device's base port)."""
         self._check_access(offset, size)
-        value = 0
         with self._lock:
-            for i in range(size):
-                port = offset + i
-                byte = self._read_byte(port) if port < self.PORT_LEN else FLOATING_BUS
-                value |= (byte & 0xFF) << (8 * i)
-        self._after_access()
+            if size == 1:  # the common case, kept short: it runs on every exit
+                value = self._read_byte(offset) & 0xFF
+            else:
+                value = 0
+                for i in range(size):
+                    port = offset + i
+                    byte = self._read_byte(port) if port < self.PORT_LEN else FLOATING_BUS
+                    value |= (byte & 0xFF) << (8 * i)
+        if self._AFTER_ACCESS:
+            self._after_access()
         return value
 
     def write(self, offset: int, value: int, size: int = 1) -> None:
@@ -58,11 +65,15 @@ class PioDevice:
                 f"{self.NAME}: value {value!r} does not fit a {size}-byte port write"
             )
         with self._lock:
-            for i in range(size):
-                port = offset + i
-                if port < self.PORT_LEN:
-                    self._write_byte(port, (value >> (8 * i)) & 0xFF)
-        self._after_access()
+            if size == 1:
+                self._write_byte(offset, value)
+            else:
+                for i in range(size):
+                    port = offset + i
+                    if port < self.PORT_LEN:
+                        self._write_byte(port, (value >> (8 * i)) & 0xFF)
+        if self._AFTER_ACCESS:
+            self._after_access()
 
     # -- for subclasses ----------------------------------------------------
 
@@ -76,7 +87,7 @@ class PioDevice:
         """Runs after the lock is released: for callbacks that may re-enter the VMM."""
 
     def _check_access(self, offset: int, size: int) -> None:
-        if not isinstance(size, int) or size not in ACCESS_SIZES:
+        if size not in ACCESS_SIZES or not isinstance(size, int):
             raise DeviceAccessError(
                 f"{self.NAME}: access size {size!r} is not one of {ACCESS_SIZES}"
             )

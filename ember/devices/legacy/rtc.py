@@ -225,9 +225,9 @@ class Rtc(PioDevice):
             return 0xFF  # the index latch is write-only
         index = self._index
         if index in TIME_REGISTERS:
-            if not self._cmos[REG_B] & B_SET:
-                self._latch_time()
-            return self._cmos[index]
+            if self._cmos[REG_B] & B_SET:
+                return self._cmos[index]  # frozen for the guest to edit
+            return self._time_field(index, self._datetime(self._guest_time()))
         if index == REG_A:
             return self._cmos[REG_A] | (A_UIP if self._update_in_progress() else 0)
         if index == REG_C:
@@ -314,18 +314,29 @@ class Rtc(PioDevice):
             return None
         return value % 12 + (12 if byte & HOUR_PM else 0)
 
+    def _time_field(self, index: int, now: datetime) -> int:
+        """One clock register's value for ``now`` in the current encoding."""
+        if index == SECONDS:
+            return self._encode(now.second)
+        if index == MINUTES:
+            return self._encode(now.minute)
+        if index == HOURS:
+            return self._encode_hour(now.hour)
+        if index == DAY_OF_WEEK:
+            return self._encode(now.isoweekday() % 7 + 1)  # Sunday = 1
+        if index == DAY_OF_MONTH:
+            return self._encode(now.day)
+        if index == MONTH:
+            return self._encode(now.month)
+        if index == YEAR:
+            return self._encode(now.year % 100)
+        return self._encode(now.year // 100)  # CENTURY
+
     def _latch_time(self) -> None:
         """Write the current guest time into the time registers."""
         now = self._datetime(self._guest_time())
-        cmos = self._cmos
-        cmos[SECONDS] = self._encode(now.second)
-        cmos[MINUTES] = self._encode(now.minute)
-        cmos[HOURS] = self._encode_hour(now.hour)
-        cmos[DAY_OF_WEEK] = self._encode(now.isoweekday() % 7 + 1)  # Sunday = 1
-        cmos[DAY_OF_MONTH] = self._encode(now.day)
-        cmos[MONTH] = self._encode(now.month)
-        cmos[YEAR] = self._encode(now.year % 100)
-        cmos[CENTURY] = self._encode(now.year // 100)
+        for index in TIME_REGISTERS:
+            self._cmos[index] = self._time_field(index, now)
 
     def _commit_time(self) -> None:
         """Make the time in the registers current, if it is a real time."""
