@@ -143,7 +143,6 @@ class I8042(PioDevice):
     PORT_LEN: ClassVar[int] = 5
     IRQ: ClassVar[int] = 1
     AUX_IRQ: ClassVar[int] = 12
-    _AFTER_ACCESS: ClassVar[bool] = True  # the reset callback runs outside the lock
 
     def __init__(
         self,

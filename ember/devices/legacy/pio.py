@@ -33,11 +33,11 @@ class PioDevice:
     #: Number of consecutive ports the device decodes.
     PORT_LEN: ClassVar[int] = 1
 
-    #: Whether ``_after_access`` does anything (saves a lock round trip per access).
-    _AFTER_ACCESS: ClassVar[bool] = False
-
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Only call the hook for subclasses that override it: it costs a call
+        # on every access, and most devices have nothing to do there.
+        self._has_after_access = type(self)._after_access is not PioDevice._after_access
 
     # -- the bus interface -------------------------------------------------
 
@@ -53,7 +53,7 @@ class PioDevice:
                     port = offset + i
                     byte = self._read_byte(port) if port < self.PORT_LEN else FLOATING_BUS
                     value |= (byte & 0xFF) << (8 * i)
-        if self._AFTER_ACCESS:
+        if self._has_after_access:
             self._after_access()
         return value
 
@@ -72,7 +72,7 @@ class PioDevice:
                     port = offset + i
                     if port < self.PORT_LEN:
                         self._write_byte(port, (value >> (8 * i)) & 0xFF)
-        if self._AFTER_ACCESS:
+        if self._has_after_access:
             self._after_access()
 
     # -- for subclasses ----------------------------------------------------
