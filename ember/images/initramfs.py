@@ -77,6 +77,8 @@ if [ -s /etc/ember/modules.load ]; then
         if insmod "/$mod"; then echo "ember-init: loaded $mod"; else echo "ember-init: FAILED $mod"; fi
     done < /etc/ember/modules.load
 fi
+# The empty line makes the marker start a line even after a partial console line.
+echo
 echo {INIT_MARKER}
 echo "ember-init: uname -r: $(uname -r)"
 echo "ember-init: cmdline: $(cat /proc/cmdline)"
