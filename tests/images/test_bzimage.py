@@ -208,7 +208,7 @@ def test_garbage_never_crashes(data):
 _BASE = make_bzimage()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(st.integers(0x1F1, 0x26B), st.integers(0, 255)),

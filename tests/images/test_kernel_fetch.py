@@ -66,7 +66,7 @@ def fake_apt(tmp_path, monkeypatch):
 
 
 def test_fetch_unpacks_and_is_idempotent(tmp_path, fake_apt):
-    deb, log = fake_apt
+    _deb, log = fake_apt
     dest = tmp_path / "cache"
     image = fetch_kernel(dest)
     assert image.release == RELEASE
