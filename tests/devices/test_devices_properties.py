@@ -84,7 +84,11 @@ def check_serial(uart: Serial, irq: RecordingIrq) -> None:
 
 
 serial_ops = st.lists(
-    st.one_of(accesses(Serial.PORT_LEN), st.tuples(st.just("input"), st.binary(max_size=40))),
+    st.one_of(
+        accesses(Serial.PORT_LEN),
+        st.tuples(st.just("input"), st.binary(max_size=40)),
+        st.tuples(st.just("break")),
+    ),
     max_size=80,
 )
 
@@ -113,6 +117,9 @@ def test_serial_survives_any_access_sequence(
             n = uart.enqueue_input(op[1])
             assert 0 <= n <= len(op[1])
             offered, accepted = offered + len(op[1]), accepted + n
+        elif op[0] == "break":
+            ok = uart.send_break()
+            offered, accepted = offered + 1, accepted + int(ok)
         else:
             apply(uart, op)
         check_serial(uart, irq)

@@ -367,3 +367,77 @@ def test_input_thread_and_vcpu_thread_concurrently(uart: Serial) -> None:
             break
     feeder.join()
     assert bytes(got) == payload
+
+
+def read_all(uart: Serial) -> list[tuple[int, int]]:
+    """(LSR, RBR) pairs the way Linux's receive loop reads them."""
+    out = []
+    lsr = uart.read(LSR)
+    while lsr & s.LSR_DR:
+        out.append((lsr, uart.read(RBR)))
+        lsr = uart.read(LSR)
+    return out
+
+
+def test_break_arrives_in_order_with_bi_on_its_character(uart: Serial) -> None:
+    fifo_on(uart)
+    uart.write(IER, s.IER_RLSI | s.IER_RDI)
+    uart.enqueue_input(b"ab")
+    assert uart.send_break()
+    uart.enqueue_input(b"c")
+    # The break is third in the FIFO: no line status interrupt yet, only data;
+    # LSR bit 7 already says an error character is queued.
+    assert uart.read(IIR) & 0x0F == s.IIR_RDI
+    got = read_all(uart)
+    assert [ch for _, ch in got] == [ord("a"), ord("b"), 0, ord("c")]
+    assert [bool(lsr & s.LSR_BI) for lsr, _ in got] == [False, False, True, False]
+    assert [bool(lsr & s.LSR_FIFO_ERROR) for lsr, _ in got] == [True, True, True, False]
+    assert uart.stats().breaks == 1
+
+
+def test_break_at_top_raises_line_status_interrupt(uart: Serial, irq: RecordingIrq) -> None:
+    uart.write(MCR, OUT2)
+    uart.write(IER, s.IER_RLSI)
+    uart.send_break()
+    assert irq.level and uart.read(IIR) & 0x0F == s.IIR_RLSI
+    lsr = uart.read(LSR)
+    assert lsr & (s.LSR_BI | s.LSR_DR) == s.LSR_BI | s.LSR_DR
+    assert lsr & s.LSR_FIFO_ERROR == 0  # bit 7 exists only with FIFOs on
+    assert not irq.level  # reported once; the 0 character is still there
+    assert uart.read(LSR) & (s.LSR_BI | s.LSR_DR) == s.LSR_DR
+    assert uart.read(RBR) == 0
+
+
+def test_break_waits_in_the_backlog_and_survives_save_restore(sink: Sink) -> None:
+    uart = Serial(sink, RecordingIrq(), input_buffer_size=8)
+    fifo_on(uart)
+    uart.enqueue_input(bytes(range(1, 17)))  # FIFO full
+    uart.enqueue_input(b"x")
+    assert uart.send_break()
+    state = uart.save()
+    assert state.backlog == b"x\x00" and state.backlog_breaks == (1,)
+    copy = Serial.restore(state, Sink(), RecordingIrq(), input_buffer_size=8)
+    assert copy.save() == state
+    got = read_all(copy)
+    assert [ch for _, ch in got][-2:] == [ord("x"), 0]
+    assert got[-1][0] & s.LSR_BI
+    full = Serial(sink, RecordingIrq(), input_buffer_size=0)
+    full.enqueue_input(b"z")
+    assert not full.send_break()
+    assert full.stats().input_dropped == 1
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rx_fifo": b"\x00", "rx_breaks": (1,)}, "increasing positions"),
+        ({"rx_fifo": b"a", "rx_breaks": (0,)}, "not 0"),
+        ({"backlog": b"\x00\x00", "backlog_breaks": (1, 0)}, "increasing"),
+        ({"backlog": b"\x00", "backlog_breaks": [0]}, "not a tuple"),
+        ({"backlog": b"\x00", "backlog_breaks": (True,)}, "increasing"),
+    ],
+)
+def test_hostile_break_positions_rejected(change: dict[str, object], message: str) -> None:
+    bad = replace(SerialState(), **change)  # type: ignore[arg-type]
+    with pytest.raises(DeviceStateError, match=message):
+        Serial.restore(bad, Sink(), RecordingIrq(), input_buffer_size=64)

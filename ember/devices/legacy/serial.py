@@ -39,9 +39,13 @@ Simplifications, all visible to a guest only as timing:
   bytes). Only when the backlog is full is input dropped, and
   ``stats().input_dropped`` counts it. Overruns (LSR.OE) do happen in
   loop-back mode, where the guest's own transmitter feeds its receiver.
-* No parity, framing or break errors are ever generated, so LSR bit 7 (error
-  in receive FIFO) stays 0. Baud rate and line format are stored and reported
-  but do not slow anything down.
+* The host can send a break (:meth:`Serial.send_break`, what a terminal's
+  Break key does; Linux turns it into a SysRq prefix on a serial console). It
+  arrives in order with the data as a 0 character carrying LSR.BI, shown when
+  that character reaches the top of the FIFO, with LSR bit 7 set while a break
+  character is anywhere in the FIFO. No parity or framing errors are ever
+  generated. Baud rate and line format are stored and reported but do not
+  slow anything down.
 
 Thread safety: ``read``/``write`` come from vCPU threads and
 ``enqueue_input`` from an input thread; one lock per device serialises them.
@@ -120,8 +124,11 @@ LSR_FE = 0x08
 LSR_BI = 0x10
 LSR_THRE = 0x20
 LSR_TEMT = 0x40
+LSR_FIFO_ERROR = 0x80  # a character with PE/FE/BI is somewhere in the receive FIFO
 #: Error bits that reading LSR clears and that raise the line status interrupt.
 LSR_ERRORS = LSR_OE | LSR_PE | LSR_FE | LSR_BI
+#: Marks a receive-FIFO entry as a break (its character is 0): entries are ints.
+RX_BREAK = 0x100
 
 # MSR bits: deltas in the low nibble, current inputs in the high nibble.
 MSR_DCTS = 0x01
@@ -169,6 +176,9 @@ class SerialState:
     rx_fifo: bytes = b""
     #: Host input waiting for room in the receive FIFO.
     backlog: bytes = b""
+    #: Positions in ``rx_fifo``/``backlog`` that are breaks (their byte is 0).
+    rx_breaks: tuple[int, ...] = ()
+    backlog_breaks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,7 @@ class SerialStats:
     input_dropped: int
     input_pending: int
     irq_raises: int
+    breaks: int
 
 
 class Serial(PioDevice):
@@ -227,6 +238,7 @@ class Serial(PioDevice):
         self._overruns = 0
         self._input_dropped = 0
         self._irq_raises = 0
+        self._breaks = 0
 
     # -- host side ---------------------------------------------------------
 
@@ -243,7 +255,7 @@ class Serial(PioDevice):
             # when nothing is queued ahead of this data.
             direct = 0
             if not self._backlog and not self._mcr & MCR_LOOP:
-                direct = min(self._rx_capacity() - len(self._rx), len(data))
+                direct = min(self._rx_room(), len(data))
                 self._rx.extend(data[:direct])
                 self._rx_bytes += direct
             rest = data[direct:]
@@ -256,6 +268,21 @@ class Serial(PioDevice):
             self._update_irq()
             return direct + len(kept)
 
+    def send_break(self) -> bool:
+        """Queue a break condition behind any waiting input; False if it was dropped."""
+        with self._lock:
+            if not self._backlog and not self._mcr & MCR_LOOP and self._rx_room():
+                self._rx.append(RX_BREAK)
+                self._rx_bytes += 1
+            elif len(self._backlog) < self._input_buffer_size:
+                self._backlog.append(RX_BREAK)
+            else:
+                self._input_dropped += 1
+                return False
+            self._breaks += 1
+            self._update_irq()
+            return True
+
     def stats(self) -> SerialStats:
         with self._lock:
             return SerialStats(
@@ -266,6 +293,7 @@ class Serial(PioDevice):
                 input_dropped=self._input_dropped,
                 input_pending=len(self._backlog),
                 irq_raises=self._irq_raises,
+                breaks=self._breaks,
             )
 
     @property
@@ -342,7 +370,7 @@ class Serial(PioDevice):
     def _read_rbr(self) -> int:
         if not self._rx:
             return 0
-        value = self._rx.popleft()
+        value = self._rx.popleft() & 0xFF
         self._feed_rx()
         self._update_irq()
         return value
@@ -421,9 +449,19 @@ class Serial(PioDevice):
 
     def _read_lsr(self) -> int:
         value = LSR_THRE | LSR_TEMT | self._lsr_errors
-        if self._rx:
+        rx = self._rx
+        changed = bool(self._lsr_errors)
+        if rx:
             value |= LSR_DR
-        if self._lsr_errors:
+            if rx[0] & RX_BREAK:
+                # The break belongs to the character at the top of the FIFO;
+                # reading LSR reports it once, the 0 character stays to be read.
+                value |= LSR_BI
+                rx[0] &= 0xFF
+                changed = True
+            if self._fifo_enabled() and (value & LSR_BI or any(e & RX_BREAK for e in rx)):
+                value |= LSR_FIFO_ERROR
+        if changed:
             self._lsr_errors = 0
             self._update_irq()
         return value
@@ -442,6 +480,9 @@ class Serial(PioDevice):
 
     def _rx_capacity(self) -> int:
         return FIFO_SIZE if self._fifo_enabled() else RBR_SIZE
+
+    def _rx_room(self) -> int:
+        return self._rx_capacity() - len(self._rx)
 
     def _rx_trigger(self) -> int:
         return RX_TRIGGER_LEVELS[(self._fcr & FCR_TRIGGER_MASK) >> FCR_TRIGGER_SHIFT]
@@ -474,7 +515,7 @@ class Serial(PioDevice):
     def _pending_interrupt(self) -> int:
         """The highest-priority enabled interrupt, as IIR bits 3:0."""
         ier = self._ier
-        if ier & IER_RLSI and self._lsr_errors:
+        if ier & IER_RLSI and (self._lsr_errors or (self._rx and self._rx[0] & RX_BREAK)):
             return IIR_RLSI
         if ier & IER_RDI and self._rx:
             if self._fifo_enabled() and len(self._rx) < self._rx_trigger():
@@ -509,8 +550,10 @@ class Serial(PioDevice):
                 lsr_errors=self._lsr_errors,
                 msr_deltas=self._msr_deltas,
                 thr_pending=self._thr_pending,
-                rx_fifo=bytes(self._rx),
-                backlog=bytes(self._backlog),
+                rx_fifo=bytes(e & 0xFF for e in self._rx),
+                backlog=bytes(e & 0xFF for e in self._backlog),
+                rx_breaks=tuple(i for i, e in enumerate(self._rx) if e & RX_BREAK),
+                backlog_breaks=tuple(i for i, e in enumerate(self._backlog) if e & RX_BREAK),
             )
 
     @classmethod
@@ -561,7 +604,30 @@ class Serial(PioDevice):
             )
         dev._rx.extend(state.rx_fifo)
         dev._backlog.extend(state.backlog)
+        for field, data, queue in (
+            ("rx_breaks", state.rx_fifo, dev._rx),
+            ("backlog_breaks", state.backlog, dev._backlog),
+        ):
+            for i in _check_break_positions(field, getattr(state, field), data):
+                queue[i] = RX_BREAK
         with dev._lock:
             dev._feed_rx()
             dev._update_irq()
         return dev
+
+
+def _check_break_positions(field: str, positions: object, data: bytes) -> tuple[int, ...]:
+    """Validate saved break positions: increasing indices of 0 bytes in ``data``."""
+    if not isinstance(positions, tuple):
+        raise DeviceStateError(f"serial: saved {field} is not a tuple of positions")
+    last = -1
+    for i in positions:
+        if not isinstance(i, int) or isinstance(i, bool) or not last < i < len(data):
+            raise DeviceStateError(
+                f"serial: saved {field} {positions!r} are not increasing positions "
+                f"below {len(data)}"
+            )
+        if data[i] != 0:
+            raise DeviceStateError(f"serial: saved {field} marks byte {i}, which is not 0")
+        last = i
+    return positions
