@@ -250,3 +250,42 @@ def test_initrd_placement_property(size, ram_end, addr_max, kernel_end):
     assert addr >= kernel_end
     assert addr + size <= ram_end
     assert addr + size - 1 <= addr_max
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-1, 1 << 65),
+    st.integers(-1, 4096),
+    st.integers(-1, 1 << 65),
+    st.integers(-1, 1 << 34),
+    st.booleans(),
+)
+def test_build_boot_params_never_crashes(cmdline_addr, cmdline_len, initrd_addr, size, low):
+    header = LOW_ONLY if low else HEADER
+    try:
+        page = build_boot_params(header, cmdline_addr, cmdline_len, initrd_addr, size, E820)
+    except BootError as exc:
+        assert str(exc)
+        return
+    assert len(page) == 4096
+    got_cmdline = _u32(page, 0x228) | _u32(page, bp.EXT_CMD_LINE_PTR) << 32
+    got_initrd = _u32(page, 0x218) | _u32(page, bp.EXT_RAMDISK_IMAGE) << 32
+    got_size = _u32(page, 0x21C) | _u32(page, bp.EXT_RAMDISK_SIZE) << 32
+    assert (got_cmdline, got_initrd, got_size) == (cmdline_addr, initrd_addr, size)
+    if low:
+        assert cmdline_addr + cmdline_len + 1 <= 1 << 32
+        assert initrd_addr + size - 1 <= LOW_ONLY.initrd_addr_max or size == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=bp.E820_MAX_ENTRIES * 20))
+def test_decode_e820_on_garbage(count, table):
+    page = bytearray(4096)
+    page[bp.E820_ENTRIES] = count
+    page[bp.E820_TABLE : bp.E820_TABLE + len(table)] = table
+    page = bytes(page)
+    try:
+        entries = decode_e820(page)
+    except BootError:
+        return
+    assert len(entries) == page[bp.E820_ENTRIES]
