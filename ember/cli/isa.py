@@ -40,6 +40,7 @@ def _human(stats: dict[str, object]) -> str:
             f"cache misses        {stats['cache_misses']:,}",
             f"chain links         {stats['chain_links']:,}",
             f"translation seconds {stats['translate_seconds']:.3f}",
+            f"cold (interpreted)  {stats['cold_instructions']:,} instructions",
         ]
     else:
         lines.append(f"decoded             {stats['decoded']:,}")

@@ -34,9 +34,33 @@ from ember.isa.riscv.semantics import MK, OPS
 
 log = logging.getLogger(__name__)
 
-#: Longest straight-line run translated as one block.
-MAX_BLOCK = 128
+#: Longest run of instructions translated as one trace.
+MAX_BLOCK = 96
+#: Executions of a block before it is translated. compile() costs about as
+#: much as interpreting a block a few hundred times, and most of a static
+#: program's code (start-up, formatting) runs only a handful of times, so
+#: cold blocks are interpreted with the interpreter's pre-decoded handlers.
+HOT_THRESHOLD = 16
 Block = Callable[[], Any]
+
+
+def uses_text(ins: Instr) -> str:
+    """The template text an instruction expands to (to count register uses)."""
+    op = OPS[ins.kind]
+    text = "\n".join(op.body) + "\n" + op.cond
+    if op.term == "jalr":
+        text += " R1 RD"
+    elif op.term == "jal":
+        text += " RD"
+    return text
+
+
+def _target(at: int, ins: Instr) -> int | None:
+    """The static target of a branch or jal (None for other instructions)."""
+    term = OPS[ins.kind].term
+    if term in ("branch", "jal"):
+        return (at + ins.imm) & 0xFFFFFFFFFFFFFFFF
+    return None
 
 
 class Translator:
@@ -44,9 +68,17 @@ class Translator:
 
     name = "dbt"
 
-    def __init__(self, machine: Machine, cache: bool = True) -> None:
+    def __init__(self, machine: Machine, cache: bool = True,
+                 hot_threshold: int = HOT_THRESHOLD) -> None:
+        from ember.isa.riscv.interp import Interpreter
+
         self.m = machine
         self.use_cache = cache
+        self.hot_threshold = hot_threshold if cache else 0
+        #: Cold code runs on the interpreter's decoded handlers.
+        self.interp = Interpreter(machine)
+        self.cold_pc = [0]
+        self.cold_instructions = 0
         self.cache: dict[int, Block] = {}
         #: (exit slots, their target pcs) of every live block, to reset on flush.
         self.exits: list[tuple[list[Any], tuple[int, ...]]] = []
@@ -70,10 +102,47 @@ class Translator:
             self.hits += 1
             return block
         self.misses += 1
-        block = self.translate(pc)
+        if self.hot_threshold > 0:
+            block = self._cold(pc)
+        else:
+            block = self.translate(pc)
         if self.use_cache:
             self.cache[pc] = block
         return block
+
+    def _cold(self, pc: int) -> Block:
+        """A stand-in for the block at pc that interprets it until it gets hot."""
+        handlers = self.interp.cache
+        transfers = self.interp.transfers
+        predecode = self.interp.predecode
+        where = self.cold_pc
+        count = 0
+
+        def cold() -> Any:
+            nonlocal count
+            count += 1
+            if count >= self.hot_threshold:
+                block = self.translate(pc)
+                self.cache[pc] = block
+                return block()
+            p = pc
+            n = 0
+            try:
+                while True:
+                    where[0] = p
+                    handler = handlers.get(p) or predecode(p)
+                    q = handler()
+                    n += 1
+                    if p in transfers:
+                        break
+                    p = q
+            finally:
+                self.icount[0] += n
+                self.cold_instructions += n
+            return self.lookup(q)
+
+        cold.cold = True  # type: ignore[attr-defined]
+        return cold
 
     def flush(self) -> None:
         self.cache.clear()
@@ -85,7 +154,7 @@ class Translator:
     def _stub(self, slots: list[Any], i: int, target: int) -> Block:
         def stub() -> Any:
             block = self.lookup(target)
-            if self.use_cache:
+            if self.use_cache and not hasattr(block, "cold"):
                 slots[i] = block
                 self.links += 1
             return block()
@@ -93,26 +162,37 @@ class Translator:
         return stub
 
     # -- translation ------------------------------------------------------------------
-    def _decode_block(self, pc: int) -> list[tuple[int, Instr]]:
+    def _decode_trace(self, pc: int) -> tuple[list[tuple[int, Instr]], int | None]:
+        """Instructions of the trace starting at pc, following fall-through paths
+        and direct jumps; and the pc control reaches after the last one when it is
+        not itself a control transfer (None when the last instruction ends it)."""
         out: list[tuple[int, Instr]] = []
+        seen: set[int] = set()
         addr = pc
         while len(out) < MAX_BLOCK:
+            if addr in seen:
+                return out, addr  # back to code already in the trace
             try:
                 ins = self.m.fetch(addr)
             except GuestFault:
                 if not out:
                     raise
-                break  # the block ends where executable memory does
+                return out, addr  # the trace ends where executable memory does
             out.append((addr, ins))
-            addr += ins.length
-            if OPS[ins.kind].term is not None:
-                break
-        return out
+            seen.add(addr)
+            term = OPS[ins.kind].term
+            if term is None or term == "branch":
+                addr += ins.length
+            elif term == "jal":
+                addr = (addr + ins.imm) & int(MK, 16)
+            else:
+                return out, None
+        return out, addr
 
     def translate(self, pc: int) -> Block:
         start = time.perf_counter()
-        instrs = self._decode_block(pc)
-        source, targets, linemap = self.generate(pc, instrs)
+        instrs, after = self._decode_trace(pc)
+        source, targets, linemap = self.generate(pc, instrs, after)
         code = compile(source, f"<block 0x{pc:x}>", "exec")
         ns: dict[str, Any] = {}
         exec(code, self.m.globals, ns)
@@ -127,29 +207,42 @@ class Translator:
         self.translate_seconds += time.perf_counter() - start
         return block
 
-    def generate(self, pc: int, instrs: list[tuple[int, Instr]]) -> tuple[str, tuple[int, ...], list[int]]:
-        """Python source of the block starting at pc; its exit targets; line -> guest pc."""
-        body: list[tuple[int, str]] = []  # (guest pc, line)
-        read: set[int] = set()
+    def generate(self, pc: int, instrs: list[tuple[int, Instr]],
+                 after: int | None) -> tuple[str, tuple[int, ...], list[int]]:
+        """Python source of the trace starting at pc; its exit targets; line -> guest pc.
+
+        Conditional branches inside the trace become side exits; a transfer back
+        to pc becomes ``continue`` of a ``while True`` loop, so a hot loop runs
+        inside one Python frame with its registers in locals.
+        """
+        uses: dict[int, int] = {}
+        for _, ins in instrs:
+            text = uses_text(ins)
+            for token, n in (("R1", ins.rs1), ("R2", ins.rs2), ("RD", ins.rd)):
+                if n and token in text:
+                    uses[n] = uses.get(n, 0) + text.count(token)
+        loops = any(_target(at, ins) == pc for at, ins in instrs) or after == pc
+        local = {n for n, k in uses.items() if k >= 2 or loops}
         written: set[int] = set()
         targets: list[int] = []
-        reg = lambda n: f"r{n}" if n else "0"  # noqa: E731 - x0 reads as constant 0
+        mask = int(MK, 16)
+
+        def reg(n: int) -> str:
+            if n == 0:
+                return "0"
+            return f"r{n}" if n in local else f"x[{n}]"
 
         def fill(text: str, ins: Instr, at: int) -> str:
             def sub(m: Any) -> str:
                 t = m.group(1)
                 if t == "R1":
-                    if ins.rs1:
-                        read.add(ins.rs1)
                     return reg(ins.rs1)
                 if t == "R2":
-                    if ins.rs2:
-                        read.add(ins.rs2)
                     return reg(ins.rs2)
                 if t == "RD":
                     if ins.rd:
                         written.add(ins.rd)
-                        return f"r{ins.rd}"
+                        return reg(ins.rd)
                     return "_"
                 if t == "FD":
                     return f"f[{ins.rd}]"
@@ -171,58 +264,77 @@ class Translator:
 
             return TOKEN.sub(sub, text)
 
-        last_pc, last = instrs[-1]
+        # Every way out of the trace sets k (instructions executed in this
+        # pass) and e (exit slot) and breaks to one shared epilogue, so the code
+        # stays linear in the trace length (CPython's compile() is the cost).
+        body: list[tuple[int, int, str]] = []  # (indent, guest pc, line)
+        final: list[str] = []  # what the epilogue does for the trace's own last instruction
+
+        def goto(indent: int, at: int, executed: int, target: int) -> None:
+            if target == pc and loops:
+                body.append((indent, at, f"n += {executed}"))
+                body.append((indent, at, "continue"))
+                return
+            targets.append(target)
+            body.append((indent, at, f"k = {executed}; e = {len(targets) - 1}; break"))
+
+        executed = 0
+        ended = False
         for at, ins in instrs:
             op = OPS[ins.kind]
-            if op.pure and ins.rd == 0:
-                continue  # a nop (or a hint): nothing to do
-            for line in op.body:
-                body.append((at, fill(line, ins, at)))
-        term = OPS[last.kind].term
-        npc = last_pc + last.length
-        tail: list[str] = []
-        if term is None:
-            targets.append(npc)
-            tail = ["return E[0]"]
-        elif term == "branch":
-            body.append((last_pc, "c = " + fill(OPS[last.kind].cond, last, last_pc)))
-            targets += [last_pc + last.imm, npc]
-            tail = ["return E[0] if c else E[1]"]
-        elif term == "jal":
-            if last.rd:
-                written.add(last.rd)
-                body.append((last_pc, f"r{last.rd} = {npc}"))
-            targets.append((last_pc + last.imm) & int(MK, 16))
-            tail = ["return E[0]"]
-        elif term == "jalr":
-            if last.rs1:
-                read.add(last.rs1)
-            body.append((last_pc, f"t = ({reg(last.rs1)} + ({last.imm})) & {int(MK, 16) - 1:#x}"))
-            if last.rd:
-                written.add(last.rd)
-                body.append((last_pc, f"r{last.rd} = {npc}"))
-            tail = ["return J(t)"]
-        elif term == "ecall":
-            targets.append(npc)
-            tail = ["SYS()", "return E[0]"]
-        elif term == "fence.i":
-            targets.append(npc)
-            tail = ["FLUSH()", "return E[0]"]
-        elif term == "ebreak":
-            tail = [f"TRAP({last_pc})"]
-        else:
-            tail = [f"ILL({last_pc}, {last.bits}, {last.length})"]
-        head = [f"IC[0] += {len(instrs)}"] + [f"r{n} = x[{n}]" for n in sorted(read | written)]
-        store = [f"x[{n}] = r{n}" for n in sorted(written)]
+            executed += 1
+            npc = at + ins.length
+            if not (op.pure and ins.rd == 0):
+                for line in op.body:
+                    body.append((0, at, fill(line, ins, at)))
+            term = op.term
+            if term is None:
+                continue
+            if term == "branch":
+                body.append((0, at, "if " + fill(op.cond, ins, at) + ":"))
+                goto(1, at, executed, at + ins.imm)
+                continue
+            if term == "jal":
+                if ins.rd:
+                    body.append((0, at, f"{reg(ins.rd)} = {npc}"))
+                    written.add(ins.rd)
+                continue
+            ended = True
+            body.append((0, at, f"k = {executed}; e = -1; break"))
+            if term == "jalr":
+                body.insert(len(body) - 1, (0, at, f"t = ({reg(ins.rs1)} + ({ins.imm})) & {mask - 1:#x}"))
+                if ins.rd:
+                    body.insert(len(body) - 1, (0, at, f"{reg(ins.rd)} = {npc}"))
+                    written.add(ins.rd)
+                final = ["return J(t)"]
+            elif term in ("ecall", "fence.i"):
+                targets.append(npc)
+                final = ["SYS()" if term == "ecall" else "FLUSH()", f"return E[{len(targets) - 1}]"]
+            elif term == "ebreak":
+                final = [f"TRAP({at})"]
+            else:
+                final = [f"ILL({at}, {ins.bits}, {ins.length})"]
+        if not ended:
+            assert after is not None
+            goto(0, instrs[-1][0], executed, after)
+
         lines = ["def make(E):", "  def block():"]
         linemap = [pc, pc, pc]  # line numbers start at 1
-        for text in head:
-            lines.append("    " + text)
+        for n in sorted(local):
+            lines.append(f"    r{n} = x[{n}]")
             linemap.append(pc)
-        for at, text in body:
-            lines.append("    " + text)
+        lines += ["    n = 0", "    while True:"]
+        linemap += [pc, pc]
+        for indent, at, text in body:
+            lines.append("      " + "  " * indent + text)
             linemap.append(at)
-        for text in store + tail:
+        last_pc = instrs[-1][0]
+        epilogue = [f"x[{n}] = r{n}" for n in sorted(written & local)]
+        epilogue.append("IC[0] += n + k")
+        if final:
+            epilogue += ["if e < 0:"] + ["  " + t for t in final]
+        epilogue.append("return E[e]")
+        for text in epilogue:
             lines.append("    " + text)
             linemap.append(last_pc)
         lines.append("  return block")
@@ -257,8 +369,10 @@ class Translator:
             ic[0] = 0
 
     def _fault_pc(self, tb: TracebackType | None) -> int | None:
-        """The guest pc of the innermost translated line in a traceback."""
+        """The guest pc of the innermost translated line in a traceback (or of the
+        cold instruction being interpreted)."""
         found = None
+        cold = False
         while tb is not None:
             name = tb.tb_frame.f_code.co_filename
             if name.startswith("<block 0x"):
@@ -266,12 +380,16 @@ class Translator:
                 lines = self.lines.get(start)
                 if lines and tb.tb_lineno < len(lines):
                     found = lines[tb.tb_lineno]
+                    cold = False
+            elif tb.tb_frame.f_code.co_name == "cold":
+                cold = True
             tb = tb.tb_next
-        return found
+        return self.cold_pc[0] if cold else found
 
     def stats(self, seconds: float) -> RunStats:
         return RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
                         blocks_translated=self.translated, cache_hits=self.hits,
                         cache_misses=self.misses, chain_links=self.links,
                         translate_seconds=self.translate_seconds, flushes=self.m.flushes,
+                        cold_instructions=self.cold_instructions,
                         syscalls=dict(self.m.syscalls.counts))

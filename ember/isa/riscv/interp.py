@@ -1,10 +1,10 @@
 """The interpreter: one pre-decoded record and one handler call per instruction.
 
 Each operation of :mod:`ember.isa.riscv.semantics` is compiled once into a
-handler ``h(rd, rs1, rs2, imm, ex, pc) -> next_pc`` (two variants: 4- and
-2-byte instructions). Decoding happens once per address; the decode cache maps
-pc to ``(handler, rd, rs1, rs2, imm, ex)``, so the loop does a dict lookup, a
-tuple unpack and a call.
+handler factory (two variants: 4- and 2-byte instructions). Decoding happens
+once per address and yields a closure over the instruction's operands that
+executes it and returns the next pc; the decode cache maps pc to that closure,
+so the loop is a dict lookup and a call.
 """
 
 from __future__ import annotations
@@ -28,62 +28,83 @@ MEMORY_ERRORS = (IndexError, struct.error, ValueError, OverflowError)
 
 _INTERP_TOKENS = {
     "RD": "x[rd]", "R1": "x[rs1]", "R2": "x[rs2]", "FD": "f[rd]", "F1": "f[rs1]",
-    "F2": "f[rs2]", "F3": "f[ex >> 3]", "IMM": "imm", "EX": "ex", "RM": "(ex & 7)", "PC": "pc",
+    "F2": "f[rs2]", "F3": "f[rs3]", "IMM": "imm", "EX": "ex", "RM": "rm", "PC": "pc", "NPC": "npc",
 }
 
 
-def _handler_source(name: str, op: Op, length: int) -> str:
-    subst = dict(_INTERP_TOKENS, NPC=f"(pc + {length})")
+def _factory_source(op: Op, length: int) -> str:
+    """Source of ``make(rd, rs1, rs2, imm, ex, pc)``, which returns the handler of one
+    decoded instruction: a closure over its operands that executes it and
+    returns the next pc."""
 
     def fill(text: str) -> str:
-        return TOKEN.sub(lambda m: subst[m.group(1)], text)
+        return TOKEN.sub(lambda m: _INTERP_TOKENS[m.group(1)], text)
 
     lines = [fill(s) for s in op.body]
-    npc = subst["NPC"]
     term = op.term
     if term is None:
-        lines.append(f"return {npc}")
+        lines.append("return npc")
     elif term == "branch":
-        lines.append(f"return pc + imm if {fill(op.cond)} else {npc}")
+        lines.append(f"return tgt if {fill(op.cond)} else npc")
     elif term == "jal":
-        lines += [f"x[rd] = {npc}", f"return (pc + imm) & {MK}"]
+        lines += ["x[rd] = npc", "return tgt"]
     elif term == "jalr":
-        lines += [f"t = (x[rs1] + imm) & {int(MK, 16) - 1:#x}", f"x[rd] = {npc}", "return t"]
+        lines += [f"t = (x[rs1] + imm) & {int(MK, 16) - 1:#x}", "x[rd] = npc", "return t"]
     elif term == "ecall":
-        lines += ["SYS()", f"return {npc}"]
+        lines += ["SYS()", "return npc"]
     elif term == "fence.i":
-        lines += ["FLUSH()", f"return {npc}"]
+        lines += ["FLUSH()", "return npc"]
     elif term == "ebreak":
         lines += ["TRAP(pc)"]
     else:
         lines += [f"ILL(pc, imm, {length})"]
-    body = "\n    ".join(lines)
-    return f"def h(rd, rs1, rs2, imm, ex, pc):\n    {body}\n"
+    body = "\n        ".join(lines)
+    return (
+        "def make(rd, rs1, rs2, imm, ex, pc):\n"
+        f"    npc = pc + {length}\n"
+        f"    tgt = (pc + imm) & {MK}\n"
+        "    rm = ex & 7\n"
+        "    rs3 = ex >> 3\n"
+        "    def h():\n"
+        f"        {body}\n"
+        "    return h\n"
+    )
 
 
-def compile_handlers(globals_: dict[str, Any]) -> dict[tuple[str, int], Callable[..., int]]:
-    handlers: dict[tuple[str, int], Callable[..., int]] = {}
+def compile_handlers(globals_: dict[str, Any]) -> dict[tuple[str, int], Callable[..., Any]]:
+    """One handler factory per (operation, instruction length)."""
+    factories: dict[tuple[str, int], Callable[..., Any]] = {}
     for name, op in OPS.items():
         for length in (2, 4):
             ns: dict[str, Any] = {}
-            exec(compile(_handler_source(name, op, length), f"<op {name}>", "exec"), globals_, ns)
-            handlers[name, length] = ns["h"]
-    return handlers
+            exec(compile(_factory_source(op, length), f"<op {name}>", "exec"), globals_, ns)
+            factories[name, length] = ns["make"]
+    return factories
 
 
 class Interpreter:
-    """Runs a :class:`Machine` instruction by instruction."""
+    """Runs a :class:`Machine` instruction by instruction.
+
+    Each address is decoded once into a handler closure (threaded code); the
+    loop is ``pc = handlers[pc]()``.
+    """
 
     name = "interp"
 
     def __init__(self, machine: Machine) -> None:
         self.m = machine
-        self.handlers = compile_handlers(machine.globals)
-        self.cache: dict[int, tuple[Any, ...]] = {}
+        self.factories = compile_handlers(machine.globals)
+        self.cache: dict[int, Callable[[], int]] = {}
+        #: pcs whose instruction may transfer control (the end of a basic block).
+        self.transfers: set[int] = set()
         self.decoded = 0
-        machine.flush_hooks.append(self.cache.clear)
+        machine.flush_hooks.append(self.forget)
 
-    def predecode(self, pc: int) -> tuple[Any, ...]:
+    def forget(self) -> None:
+        self.cache.clear()
+        self.transfers.clear()
+
+    def predecode(self, pc: int) -> Callable[[], int]:
         ins: Instr = self.m.fetch(pc)
         op = OPS[ins.kind]
         self.decoded += 1
@@ -91,25 +112,32 @@ class Interpreter:
         if rd == 0 and (any("RD" in line for line in op.body) or op.term in ("jal", "jalr")):
             rd = 32  # writes to x0 land in a register nobody reads
         imm = ins.bits if ins.kind == "illegal" else ins.imm
-        rec = (self.handlers[ins.kind, ins.length], rd, ins.rs1, ins.rs2, imm, ins.ex)
-        self.cache[pc] = rec
-        return rec
+        handler = self.factories[ins.kind, ins.length](rd, ins.rs1, ins.rs2, imm, ins.ex, pc)
+        self.cache[pc] = handler
+        if op.term is not None:
+            self.transfers.add(pc)
+        return handler
 
     def run(self, limit: int | None = None) -> int:
         """Run until the guest exits; returns its exit status."""
         m = self.m
-        get = self.cache.get
-        predecode = self.predecode
+        cache = self.cache
         pc = m.pc
         n = 0
-        budget = limit if limit is not None else -1
         try:
-            while n != budget:
-                rec = get(pc)
-                if rec is None:
-                    rec = predecode(pc)
-                h, rd, rs1, rs2, imm, ex = rec
-                pc = h(rd, rs1, rs2, imm, ex, pc)
+            if limit is None:
+                while True:
+                    try:
+                        while True:
+                            pc = cache[pc]()
+                            n += 1
+                    except KeyError:
+                        if pc in cache:
+                            raise  # a KeyError from inside a handler, not a cache miss
+                        self.predecode(pc)
+            while n < limit:
+                handler = cache.get(pc) or self.predecode(pc)
+                pc = handler()
                 n += 1
             raise GuestFault(f"instruction limit {limit} reached", pc)
         except GuestExit as done:

@@ -112,6 +112,7 @@ class RunStats:
     cache_misses: int = 0
     chain_links: int = 0
     translate_seconds: float = 0.0
+    cold_instructions: int = 0
     flushes: int = 0
     decoded: int = 0
     syscalls: dict[int, int] = field(default_factory=dict)
