@@ -36,7 +36,7 @@ $(STAMP)/apt: Makefile $(wildcard mk/*.mk)
 $(STAMP)/venv: pyproject.toml | $(STAMP)/apt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --config-settings editable_mode=compat -e '.[dev]'
 	@mkdir -p $(STAMP) && touch $@
 
 build: $(BUILD)

@@ -7,7 +7,6 @@ The guest (``guest/``, C and a little assembly) is built by ``make setup`` into
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ember.errors import ConfigError
 
@@ -30,18 +29,19 @@ SCENARIOS: dict[str, str] = {
 ELF_NAME = "ember-test.elf"
 
 
-def test_guest_path() -> Path:
+def test_guest_path() -> str:
     env = os.environ.get("EMBER_TEST_GUEST")
     if env:
-        p = Path(env)
+        p = env
     else:
-        p = Path(__file__).resolve().parent.parent / "guest" / "build" / ELF_NAME
-    if not p.is_file():
+        root = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        p = os.path.join(root, "guest", "build", ELF_NAME)
+    if not os.path.isfile(p):
         raise ConfigError(f"the test guest is not built ({p} is missing): run `make setup`")
     return p
 
 
-def parse_guest_spec(spec: str) -> tuple[Path, str]:
+def parse_guest_spec(spec: str) -> tuple[str, str]:
     """'test:<scenario>[ args]' or 'test:<scenario>:<arg>...' → (ELF, command line)."""
     kind, sep, rest = spec.partition(":")
     if kind != "test" or not sep:

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", action="store_true", help="print exit statistics when the VM stops")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop the VM after this long (exit status 124)")
+    p.add_argument("--control", metavar="SOCKET",
+                   help="serve a control socket for `ember inspect` (translate, regs, stats)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (exit reason, status, console output, statistics) at the end")
 
@@ -56,10 +58,18 @@ def main(args: argparse.Namespace) -> int:
             captured.extend(data)
 
     vm = Vm(config, console_out=capture if args.json else stdout_sink())
-    console = None
+    console = control = None
     try:
-        if not args.json:
-            console = StdinConsole(vm.serial.enqueue_input, lambda: vm.request_stop("user", 0))
+        if args.control:
+            from ember.vmm.control import ControlServer
+
+            control = ControlServer(vm, args.control)
+            control.start()
+        console = StdinConsole(vm.serial.enqueue_input, lambda: vm.request_stop("user", 0))
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda signum, _frame: vm.request_stop("signal", 128 + signum))
         vm.start()
         if console:
             console.start()
@@ -71,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if console:
             console.stop()
+        if control:
+            control.close()
         stats = vm.stats()
         port_names = dict(vm.port_names)
         vm.close()
@@ -85,7 +97,8 @@ def main(args: argparse.Namespace) -> int:
         if result.reason not in ("guest-exit",):
             msg = {"reset": "the guest reset the machine", "poweroff": "the guest powered off",
                    "triple-fault": "the guest triple-faulted (shutdown)", "user": "stopped by the user",
-                   "timeout": f"timed out after {args.timeout:g} s", "halted": "the guest halted for good",
+                   "timeout": "timed out", "halted": "the guest halted for good",
+                   "signal": "stopped by a signal",
                    }.get(result.reason, result.reason)
             if result.reason == "error":
                 if result.error is not None:

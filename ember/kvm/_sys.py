@@ -7,12 +7,12 @@ KVM_RUN must not stop every other thread, so all KVM ioctls go through libc.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 from ember.kvm.errors import IoctlError
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# Named directly: ctypes.util.find_library runs ldconfig in a subprocess (slow start-up).
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _libc_ioctl = _libc.ioctl
 _libc_ioctl.restype = ctypes.c_int
 _libc_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]

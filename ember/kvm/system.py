@@ -7,7 +7,6 @@ import dataclasses
 import errno
 import functools
 import os
-from pathlib import Path
 
 from ember.kvm import ioctls
 from ember.kvm import structs as s
@@ -41,13 +40,15 @@ def kvm_flavour() -> KvmFlavour:
     """
     flags: set[str] = set()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        with open("/proc/cpuinfo") as f:
+            cpuinfo = f.read()
+        for line in cpuinfo.splitlines():
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    modules = {m for m in ("kvm_intel", "kvm_amd", "kvm_pvm") if Path("/sys/module", m).exists()}
+    modules = {m for m in ("kvm_intel", "kvm_amd", "kvm_pvm") if os.path.exists(f"/sys/module/{m}")}
     if "kvm_pvm" in modules:
         return KvmFlavour(False, "a software KVM (kvm_pvm: shadow paging, guest ring 0 emulated)")
     if flags & {"vmx", "svm"} and modules & {"kvm_intel", "kvm_amd"}:

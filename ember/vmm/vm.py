@@ -9,12 +9,13 @@ stopped and the guest's exit status.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from ember.arch.x86 import layout
 from ember.arch.x86.cpuid import vcpu_cpuid
@@ -74,6 +75,7 @@ class Vm:
         self.pause_requested = False
         self._exit: VmExit | None = None
         self._exit_lock = threading.Lock()
+        self._inspect_lock = threading.Lock()
         self.pio_bus = IoBus("pio")
         self.mmio_bus = IoBus("mmio")
         self.vcpus: list[Vcpu] = []
@@ -187,6 +189,21 @@ class Vm:
             self.pause_requested = False
             self.run_cond.notify_all()
         self.state = VmState.RUNNING
+
+    @contextlib.contextmanager
+    def paused_for_inspection(self) -> Iterator[None]:
+        """Pause (if running) for the duration of a look at vCPU state, then resume."""
+        with self._inspect_lock:
+            was_running = self.state is VmState.RUNNING
+            if was_running:
+                self.pause()
+            elif self.state is not VmState.PAUSED:
+                raise VmError(f"the VM is {self.state.value}: nothing to inspect")
+            try:
+                yield
+            finally:
+                if was_running:
+                    self.resume()
 
     def stats(self) -> ExitStats:
         total = ExitStats()

@@ -7,7 +7,10 @@ the IOAPIC, the LAPIC and room for MMIO devices.
 
 from __future__ import annotations
 
-from ember.arch.x86.bootparams import E820Entry, E820Type
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from ember.arch.x86.bootparams import E820Entry
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
@@ -45,16 +48,34 @@ def ram_regions(mem_size: int) -> list[tuple[int, int]]:
     return [(0, MMIO_GAP_START), (MMIO_GAP_END, mem_size - MMIO_GAP_START)]
 
 
-def e820_map(mem_size: int) -> list[E820Entry]:
+# E820 memory types (arch/x86/include/asm/e820/types.h); bootparams.E820Type names them all.
+E820_RAM = 1
+E820_RESERVED = 2
+
+
+class MemoryRange(NamedTuple):
+    addr: int
+    size: int
+    type: int
+
+
+def memory_map(mem_size: int) -> list[MemoryRange]:
     """The memory map the guest sees (Linux e820 and PVH memmap alike)."""
     regions = ram_regions(mem_size)
     low_end = regions[0][1]
     entries = [
-        E820Entry(0, EBDA_START, E820Type.RAM),
-        E820Entry(EBDA_START, LOW_RAM_END - EBDA_START, E820Type.RESERVED),
-        E820Entry(BIOS_START, HIMEM_START - BIOS_START, E820Type.RESERVED),
-        E820Entry(HIMEM_START, low_end - HIMEM_START, E820Type.RAM),
+        MemoryRange(0, EBDA_START, E820_RAM),
+        MemoryRange(EBDA_START, LOW_RAM_END - EBDA_START, E820_RESERVED),
+        MemoryRange(BIOS_START, HIMEM_START - BIOS_START, E820_RESERVED),
+        MemoryRange(HIMEM_START, low_end - HIMEM_START, E820_RAM),
     ]
     if len(regions) > 1:
-        entries.append(E820Entry(regions[1][0], regions[1][1], E820Type.RAM))
+        entries.append(MemoryRange(regions[1][0], regions[1][1], E820_RAM))
     return entries
+
+
+def e820_map(mem_size: int) -> list["E820Entry"]:
+    """:func:`memory_map` as the boot protocol's typed e820 entries (imported only for bzImage boots)."""
+    from ember.arch.x86.bootparams import E820Entry, E820Type
+
+    return [E820Entry(r.addr, r.size, E820Type(r.type)) for r in memory_map(mem_size)]

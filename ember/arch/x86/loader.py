@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from ember.arch.x86 import layout
 from ember.arch.x86.elf import is_elf, parse_elf
@@ -48,14 +48,14 @@ class BootSetup:
     initrd: tuple[int, int] | None = None
 
 
-def _read_file(path: str, what: str) -> bytes:
-    p = Path(path)
+def _read_file(p: str, what: str) -> bytes:
     try:
-        if not p.is_file():
+        if not os.path.isfile(p):
             raise BootError(f"{what} {p} does not exist or is not a regular file")
-        if p.stat().st_size > MAX_KERNEL_FILE:
+        if os.path.getsize(p) > MAX_KERNEL_FILE:
             raise BootError(f"{what} {p} is larger than {MAX_KERNEL_FILE >> 20} MiB: wrong file?")
-        return p.read_bytes()
+        with open(p, "rb") as f:
+            return f.read()
     except PermissionError:
         raise BootError(f"no permission to read {what} {p}") from None
     except OSError as exc:
@@ -122,8 +122,8 @@ def _load_pvh(mem: GuestMemory, data: bytes, path: str, cmdline: str, initrd: by
         raise BootError(f"{path}: PVH entry {entry:#x} is above 4 GiB")
     raw = _check_cmdline(cmdline, PVH_CMDLINE_MAX)
     mem.write(layout.CMDLINE_START, raw + b"\0")
-    entries = layout.e820_map(mem.total_size)
-    memmap = b"".join(_MEMMAP_ENTRY.pack(e.addr, e.size, int(e.type), 0) for e in entries)
+    entries = layout.memory_map(mem.total_size)
+    memmap = b"".join(_MEMMAP_ENTRY.pack(e.addr, e.size, e.type, 0) for e in entries)
     mem.write(layout.PVH_MEMMAP_START, memmap)
     nr_modules, initrd_place = 0, None
     if initrd is not None:
