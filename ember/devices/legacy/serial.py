@@ -263,8 +263,15 @@ class Serial(PioDevice):
             self._backlog.extend(kept)
             dropped = len(rest) - len(kept)
             if dropped:
+                # Warn once; a paste into a guest that never reads would flood the log.
+                level = logging.DEBUG if self._input_dropped else logging.WARNING
                 self._input_dropped += dropped
-                log.warning("serial: input backlog full, dropped %d bytes", dropped)
+                log.log(
+                    level,
+                    "serial: input backlog full (%d bytes), dropped %d bytes",
+                    self._input_buffer_size,
+                    dropped,
+                )
             self._update_irq()
             return direct + len(kept)
 
