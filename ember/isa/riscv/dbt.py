@@ -131,8 +131,8 @@ class Translator:
                 while True:
                     where[0] = p
                     handler = handlers.get(p) or predecode(p)
+                    n += 1  # before the call: an exiting ecall still retires
                     q = handler()
-                    n += 1
                     if p in transfers:
                         break
                     p = q
