@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from device_fakes import RecordingIrq
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from ember.devices.errors import DeviceAccessError, DeviceError, DeviceStateError
 from ember.devices.legacy import rtc as r
@@ -271,3 +273,87 @@ def test_hostile_states_rejected(change: dict[str, object], message: str) -> Non
     state = replace(RtcState(cmos=r._default_cmos()), **change)  # type: ignore[arg-type]
     with pytest.raises(DeviceStateError, match=message):
         Rtc.restore(state, FakeClock(WHEN))
+
+
+def test_alarm_flag_and_next_event_delay(clock: FakeClock) -> None:
+    irq = RecordingIrq()
+    rtc = Rtc(clock, irq)  # 23:09:51.5
+    put(rtc, r.REG_A, 0x20)  # no periodic rate
+    assert rtc.next_event_delay() is None  # nothing enabled
+    put(rtc, r.HOURS_ALARM, 0x23)
+    put(rtc, r.MINUTES_ALARM, 0x10)
+    put(rtc, r.SECONDS_ALARM, 0x00)
+    put(rtc, r.REG_B, r.B_24H | r.B_AIE)
+    assert rtc.next_event_delay() == pytest.approx(8.5)
+    clock.now += 8
+    rtc.poll()
+    assert not irq.level
+    clock.now += 1  # 23:10:00.5
+    rtc.poll()
+    assert irq.level
+    assert rtc.next_event_delay() is None  # IRQF is up until C is read
+    assert get(rtc, r.REG_C) == r.C_IRQF | r.C_AF | r.C_UF
+    assert not irq.level
+    assert rtc.next_event_delay() == pytest.approx(86400 - 0.5)
+
+
+def test_alarm_dont_care_and_12h(clock: FakeClock) -> None:
+    rtc = Rtc(clock)
+    put(rtc, r.REG_B, r.B_AIE)  # 12 h, BCD
+    put(rtc, r.HOURS_ALARM, 0x91)  # 11 PM
+    put(rtc, r.MINUTES_ALARM, 0xFF)  # any minute
+    put(rtc, r.SECONDS_ALARM, 0xC0)  # any second
+    assert rtc.next_event_delay() == pytest.approx(0.5)
+    clock.now += 1
+    assert get(rtc, r.REG_C) & r.C_AF
+    put(rtc, r.HOURS_ALARM, 0x25)  # not an hour in 12 h mode: never matches
+    assert rtc.next_event_delay() is None
+
+
+def test_next_event_delay_for_update_and_periodic(rtc: Rtc) -> None:
+    put(rtc, r.REG_B, r.B_24H | r.B_UIE)
+    assert rtc.next_event_delay() == pytest.approx(0.5)
+    put(rtc, r.REG_B, r.B_24H | r.B_PIE)  # rate 6 = 1024 Hz
+    delay = rtc.next_event_delay()
+    assert delay is not None and 0 <= delay <= 1 / 1024
+
+
+def _brute_next_alarm(hours: set[int], minutes: set[int], seconds: set[int], after: int) -> int:
+    t = after + 1
+    while True:
+        tod = t % 86400
+        if tod // 3600 in hours and tod // 60 % 60 in minutes and tod % 60 in seconds:
+            return t
+        t += 1
+
+
+field = st.one_of(st.just(None), st.integers(0, 59))
+
+
+@settings(max_examples=25, deadline=None)
+# Boundaries: the last seconds of a minute, an hour and a day.
+@example(5, 59, 59, 5 * 3600 + 3598)
+@example(5, None, None, 5 * 3600 + 3598)
+@example(None, 30, 59, 30 * 60 + 58)
+@example(None, None, 59, 58)
+@example(0, 0, 0, 86399)
+@example(23, 59, 59, 86400 + 86398)
+@given(st.one_of(st.just(None), st.integers(0, 23)), field, field, st.integers(0, 2 * 86400))
+def test_next_alarm_matches_brute_force(
+    hour: int | None, minute: int | None, second: int | None, after: int
+) -> None:
+    rtc = Rtc(FakeClock(WHEN))
+    put(rtc, r.REG_B, r.B_24H | r.B_DM_BINARY)
+    for index, value in (
+        (r.HOURS_ALARM, hour),
+        (r.MINUTES_ALARM, minute),
+        (r.SECONDS_ALARM, second),
+    ):
+        put(rtc, index, 0xFF if value is None else value)
+    expected = _brute_next_alarm(
+        set(range(24)) if hour is None else {hour},
+        set(range(60)) if minute is None else {minute},
+        set(range(60)) if second is None else {second},
+        after,
+    )
+    assert rtc._next_alarm(after) == expected

@@ -25,9 +25,11 @@ offset the guest creates by setting the time. Registers:
   (periodic) are computed when C is read or when the VMM calls :meth:`poll`:
   UF if a second boundary passed since the last look, PF if at least one
   period of the rate in register A passed. IRQ 8 is driven from
-  ``IRQF = flags & enables`` at those moments only, so without periodic
-  ``poll()`` calls no RTC interrupt is delivered on time. Alarm flag AF is not
-  generated (the alarm bytes are stored only).
+  ``IRQF = flags & enables`` at those moments only, so without ``poll()``
+  calls no RTC interrupt is delivered on time; :meth:`Rtc.next_event_delay`
+  tells the VMM when the next enabled event is due, so it can arm a timer.
+  AF (alarm) is set when a second matching the alarm bytes 0x01/0x03/0x05
+  (0xc0-0xff = any value) passed since the last look.
 * Register D: bit 7 VRT, "RAM and time valid", always set.
 
 A guest write of an impossible time (bad BCD, month 13, February 30) is kept
@@ -105,6 +107,9 @@ C_UF = 0x10
 D_VRT = 0x80
 
 HOUR_PM = 0x80
+#: An alarm byte with both top bits set matches every value.
+ALARM_DONT_CARE = 0xC0
+SECONDS_PER_DAY = 86400
 
 # Memory-size bytes, as PC firmware and QEMU lay them out.
 BASE_MEMORY_LO, BASE_MEMORY_HI = 0x15, 0x16  # KiB below 640 KiB
@@ -181,9 +186,37 @@ class Rtc(PioDevice):
             return self._datetime(self._guest_time())
 
     def poll(self) -> None:
-        """Update the interrupt flags from the clock and drive IRQ 8 (call periodically)."""
+        """Update the interrupt flags from the clock and drive IRQ 8.
+
+        Call it when :meth:`next_event_delay` says, or periodically.
+        """
         with self._lock:
             self._refresh_flags()
+
+    def next_event_delay(self) -> float | None:
+        """Seconds until ``poll()`` would raise IRQ 8, or None if nothing is due.
+
+        Counts only enabled interrupts (UIE, PIE, AIE in register B) and
+        nothing while IRQF is already set (the line is high until the guest
+        reads register C). The VMM can arm a timer with this instead of polling.
+        """
+        with self._lock:
+            b = self._cmos[REG_B]
+            if self._cmos[REG_C] & C_IRQF:
+                return None
+            now = self._guest_time()
+            second = math.floor(now)
+            delays = []
+            if b & B_UIE and not b & B_SET:
+                delays.append(second + 1 - now)
+            period = self._periodic_seconds()
+            if b & B_PIE and period is not None:
+                delays.append(max(self._last_periodic + period - now, 0.0))
+            if b & B_AIE and not b & B_SET:
+                alarm = self._next_alarm(second)
+                if alarm is not None:
+                    delays.append(alarm - now)
+            return min(delays) if delays else None
 
     def set_memory_size(self, below_4g: int, above_4g: int = 0) -> None:
         """Fill the firmware memory-size bytes for ``below_4g``/``above_4g`` bytes of RAM.
@@ -374,12 +407,50 @@ class Rtc(PioDevice):
             rate += 7  # rates 1 and 2 repeat 8 and 9 with a 32.768 kHz base
         return float(1 << (rate - 1)) / 32768.0
 
+    def _alarm_sets(self) -> tuple[range | tuple[int], ...] | None:
+        """The hours, minutes and seconds the alarm matches; None if it can never match."""
+        sets: list[range | tuple[int]] = []
+        for index, limit in ((HOURS_ALARM, 24), (MINUTES_ALARM, 60), (SECONDS_ALARM, 60)):
+            byte = self._cmos[index]
+            if byte & ALARM_DONT_CARE == ALARM_DONT_CARE:
+                sets.append(range(limit))
+                continue
+            value = self._decode_hour(byte) if index == HOURS_ALARM else self._decode(byte)
+            if value is None or not 0 <= value < limit:
+                return None
+            sets.append((value,))
+        return tuple(sets)
+
+    def _next_alarm(self, after: int) -> int | None:
+        """The first whole guest second later than ``after`` that the alarm matches."""
+        sets = self._alarm_sets()
+        if sets is None:
+            return None
+        hours, minutes, seconds = sets
+        day_start = after - after % SECONDS_PER_DAY
+        time_of_day = after - day_start
+        for day in (0, SECONDS_PER_DAY):  # every pattern matches within a day
+            for h in hours:
+                if day == 0 and (h + 1) * 3600 <= time_of_day + 1:
+                    continue  # the whole hour is already past
+                for m in minutes:
+                    base = day + h * 3600 + m * 60
+                    if base + 59 <= time_of_day:
+                        continue
+                    for sec in seconds:
+                        if base + sec > time_of_day:
+                            return day_start + base + sec
+        return None
+
     def _refresh_flags(self) -> None:
         now = self._guest_time()
         second = math.floor(now)
         flags = 0
         if not self._cmos[REG_B] & B_SET and second > self._last_second:
             flags |= C_UF
+            alarm = self._next_alarm(self._last_second)
+            if alarm is not None and alarm <= second:
+                flags |= C_AF
         self._last_second = second
         period = self._periodic_seconds()
         if period is not None and now - self._last_periodic >= period:
