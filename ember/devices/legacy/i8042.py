@@ -3,7 +3,7 @@
 Ports: data at 0x60 (offset 0) and status/command at 0x64 (offset 4). The
 three ports in between are not the controller's (0x61 is "system control
 port B", which KVM's in-kernel PIT emulates): they read 0xff and ignore
-writes, so the VMM may register the whole 5-port range or only 0x60 and 0x64.
+writes. Register the device once over 0x60-0x64 so port 0x64 is offset 4.
 
 What is modelled:
 
