@@ -26,7 +26,6 @@ static const struct scenario scenarios[] = {
 	{ "echo", "", scenario_echo },
 	{ "mmio", "", scenario_mmio },
 	{ "ud", "", scenario_ud },
-	{ "diag", "", scenario_diag },
 };
 
 bool arg_u64(int argc, const char *const *argv, int i, u64 dflt, u64 *out)
@@ -55,6 +54,9 @@ void __noreturn user_start(u64 arg, u64 cpu)
 		ap_main((unsigned)cpu);
 	/* Did the IOPL=3 that cstart64.S asked for reach ring 3? */
 	direct_io = (read_rflags() & RFLAGS_IOPL3) == RFLAGS_IOPL3;
+#ifdef EMBER_FORCE_SYSCALL_IO
+	direct_io = false;	/* to measure the system-call I/O path under TCG */
+#endif
 	uart_init();
 	if (!platform_init((const struct hvm_start_info *)arg))
 		exit(EXIT_FAIL);

@@ -19,13 +19,16 @@ static volatile u32 console_lock;
 
 void uart_init(void)
 {
-	outb(COM1 + UART_IER, 0);
-	outb(COM1 + UART_LCR, UART_LCR_DLAB);
-	outb(COM1 + UART_DLL, 1);		/* 115200 baud */
-	outb(COM1 + UART_DLM, 0);
-	outb(COM1 + UART_LCR, UART_LCR_8N1);
-	outb(COM1 + UART_FCR, UART_FCR_ENABLE | UART_FCR_CLEAR_RX | UART_FCR_CLEAR_TX);
-	outb(COM1 + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2);
+	static const struct port_write init[] = {
+		{ COM1 + UART_IER, 0 },
+		{ COM1 + UART_LCR, UART_LCR_DLAB },
+		{ COM1 + UART_DLL, 1 },		/* 115200 baud */
+		{ COM1 + UART_DLM, 0 },
+		{ COM1 + UART_LCR, UART_LCR_8N1 },
+		{ COM1 + UART_FCR, UART_FCR_ENABLE | UART_FCR_CLEAR_RX | UART_FCR_CLEAR_TX },
+		{ COM1 + UART_MCR, UART_MCR_DTR | UART_MCR_RTS | UART_MCR_OUT2 },
+	};
+	outb_list(init, ARRAY_SIZE(init));
 }
 
 bool direct_io;

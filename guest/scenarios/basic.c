@@ -9,6 +9,7 @@
 
 #define PIO_PORT 0x80
 #define PIO_DEFAULT 1000
+#define SYSCALL_ROUND_TRIPS 100
 #define MEMTOUCH_DEFAULT_MIB 16
 #define PAGE_SIZE 4096
 #define MEMTOUCH_PATTERN 0x5a5aa5a5c3c33c3cUL
@@ -32,6 +33,7 @@ int scenario_hello(int argc, const char *const *argv)
 	       "cmdline '%s'\n",
 	       platform.cpus, cpu_source_name(platform.cpu_source), platform.ram_bytes / MiB,
 	       clock_name(), platform.cmdline);
+	report_info("guest clock at the greeting: %lu us", clock_ns() / 1000);
 	report(platform.start_info_version >= 1, "start info version %u",
 	       platform.start_info_version);
 	report(platform.memmap_entries > 0 && platform.ram_bytes > 0,
@@ -69,6 +71,12 @@ int scenario_pio(int argc, const char *const *argv)
 	report_info("outb issued from %s", direct_io ? "ring 3 (IOPL 3)" :
 		    "a ring-0 loop entered by one system call (ring 3 has no port access here)");
 	report(t1 > t0, "%s advanced across the writes", clock_name());
+	t0 = clock_ns();
+	for (u64 i = 0; i < SYSCALL_ROUND_TRIPS; i++)
+		syscall0(SYS_RDTSC);
+	t1 = clock_ns();
+	printf("pio: system call round trip %lu ns (%u calls)\n", (t1 - t0) / SYSCALL_ROUND_TRIPS,
+	       SYSCALL_ROUND_TRIPS);
 	return report_summary();
 }
 

@@ -22,7 +22,6 @@ int scenario_reset(int argc, const char *const *argv);
 int scenario_rtc(int argc, const char *const *argv);
 int scenario_echo(int argc, const char *const *argv);
 int scenario_mmio(int argc, const char *const *argv);
-int scenario_diag(int argc, const char *const *argv);
 int scenario_ud(int argc, const char *const *argv);
 
 /* The AP side of `smp` (runs in ring 3 on each AP). */

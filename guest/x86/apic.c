@@ -34,6 +34,12 @@ static void ioapic_write(u32 reg, u32 v)
 	mmio_write32(ioapic_base + IOAPIC_WIN, v);
 }
 
+u32 ioapic_read(u32 reg)
+{
+	mmio_write32(ioapic_base + IOAPIC_REGSEL, reg);
+	return mmio_read32(ioapic_base + IOAPIC_WIN);
+}
+
 /* Edge-triggered, active-high, fixed delivery, physical destination: how
  * ISA IRQs are wired to the IOAPIC. */
 void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id)

@@ -37,6 +37,7 @@ static inline void lapic_eoi(void) { lapic_write(APIC_EOI, 0); }
 static inline u32 lapic_id(void) { return lapic_read(APIC_ID) >> 24; }
 
 void lapic_enable(void);
+u32 ioapic_read(u32 reg);
 void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id);
 bool lapic_send_ipi(u32 apic_id, u32 icr_lo);
 #endif

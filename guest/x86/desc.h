@@ -23,6 +23,10 @@ struct fault_fixup {
 };
 extern struct fault_fixup fault_fixup;
 
+/* rax after a hypercall the watchdog had to abandon (no KVM return value
+ * looks like it: KVM returns 0, small positives or -KVM_E*). */
+#define HYPERCALL_STUCK 0x57c4c0de57c4c0deUL
+
 /* Counters bumped by the ring-0 interrupt handlers; ring 3 reads them. */
 extern volatile u64 timer_irqs, uart_irqs, spurious_irqs;
 
@@ -43,8 +47,17 @@ struct cpuid;
 void sys_cpuid(u32 leaf, u32 sub, u32 out[4]);
 static inline u64 syscall0(u64 nr) { return syscall5(nr, 0, 0, 0, 0, 0); }
 
-/* Wait for one interrupt (call with IF clear to avoid the lost-wakeup race). */
-static inline void sys_halt(void) { syscall0(SYS_HALT); }
+/*
+ * Wait for an interrupt unless *counter has moved on from seen.  The check
+ * happens in ring 0 with interrupts off, right before sti; hlt, so an
+ * interrupt that bumps the counter just before the call is not slept
+ * through (ring 3 itself may run with IF=1: this project's software KVM
+ * forces it on for user code).
+ */
+static inline void sys_halt_unless(volatile u64 *counter, u64 seen)
+{
+	syscall5(SYS_HALT, (u64)counter, seen, 0, 0, 0);
+}
 void __noreturn sys_halt_forever(void);
 static inline u64 sys_rdmsr(u32 msr) { return syscall5(SYS_RDMSR, msr, 0, 0, 0, 0); }
 static inline void sys_wrmsr(u32 msr, u64 v) { syscall5(SYS_WRMSR, msr, v, 0, 0, 0); }

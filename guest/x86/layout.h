@@ -34,7 +34,7 @@
  * arguments; result in rax.  (Where the KVM turns `int $n` from ring 3 into
  * #UD, as this project's software KVM does, the #UD handler recognises the
  * cd 80 bytes and runs the same system call.) */
-#define SYS_HALT 1              /* sti; hlt; cli: wait for one interrupt */
+#define SYS_HALT 1              /* if *(u64 *)rdi == rsi: sti; hlt; cli (one interrupt) */
 #define SYS_HALT_FOREVER 2      /* cli; hlt: park this CPU */
 #define SYS_RDMSR 3
 #define SYS_WRMSR 4
@@ -46,6 +46,8 @@
 #define SYS_UART_WRITE 10       /* uart_write(base=rdi, buf=rsi, len=rdx) */
 #define SYS_CPUID 11            /* cpuid(leaf=rdi, subleaf=rsi) -> u32 out[4] at rdx */
 #define SYS_RDTSC 12
+#define SYS_OUTB_LIST 14         /* outb each {port, value} of a struct port_write[rsi] at rdi */
+#define SYS_VMMCALL 13          /* as SYS_VMCALL, with AMD's vmmcall */
 
 /* Where the AP start-up trampoline is copied (below 1 MiB, 4 KiB aligned). */
 #define TRAMPOLINE_ADDR 0x8000

@@ -25,6 +25,7 @@ struct platform platform;
 #define MADT_LAPIC 0
 #define MADT_IOAPIC 1
 #define MADT_ISO 2
+#define COM1_ISA_IRQ 4
 #define MADT_LAPIC_ENABLED 0x01
 #define MADT_LAPIC_ONLINE_CAPABLE 0x02
 #define FOUR_GIB (4 * GiB)
@@ -116,6 +117,7 @@ static void add_cpu(u32 apic_id, bool bsp)
 static bool parse_mp_config(const struct mp_config *c)
 {
 	const u8 *p, *end;
+	bool ioapic_found = false;
 	unsigned i;
 	if ((u64)c < 0x1000 || (u64)c + sizeof(*c) > FOUR_GIB || c->signature != MP_CONFIG_SIG ||
 	    checksum(c, c->length) != 0)
@@ -130,8 +132,10 @@ static bool parse_mp_config(const struct mp_config *c)
 				add_cpu(p[1], p[3] & MP_CPU_BSP);
 			p += 20;
 		} else {
-			if (p[0] == MP_ENTRY_IOAPIC && (p[3] & 1))
-				ioapic_base = *(const u32 *)(p + 4);
+			if (p[0] == MP_ENTRY_IOAPIC && (p[3] & 1) && !ioapic_found) {
+				ioapic_base = *(const u32 *)(p + 4);	/* first: ISA IRQs */
+				ioapic_found = true;
+			}
 			p += 8;
 		}
 	}
@@ -228,9 +232,9 @@ static bool parse_madt(void)
 	while (p + 2 <= end && p[1] >= 2 && p + p[1] <= end) {
 		if (p[0] == MADT_LAPIC && (*(const u32 *)(p + 4) & MADT_LAPIC_ENABLED))
 			add_cpu(p[3], false);
-		else if (p[0] == MADT_IOAPIC)
-			ioapic_base = *(const u32 *)(p + 4);
-		else if (p[0] == MADT_ISO && p[2] == 4)
+		else if (p[0] == MADT_IOAPIC && *(const u32 *)(p + 8) == 0)
+			ioapic_base = *(const u32 *)(p + 4);	/* the one with the ISA IRQs */
+		else if (p[0] == MADT_ISO && p[3] == COM1_ISA_IRQ)
 			platform.uart_ioapic_pin = *(const u32 *)(p + 4);
 		p += p[1];
 	}

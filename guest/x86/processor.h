@@ -40,6 +40,13 @@ static inline void outb(u16 port, u8 v)
 	else
 		sys_outb(port, v);
 }
+/* A sequence of port writes done in one system call when ring 3 has no
+ * port access (a system call costs far more than the writes here). */
+struct port_write {
+	u16 port;
+	u8 value;
+};
+void outb_list(const struct port_write *w, size_t n);
 static inline u8 inb(u16 port) { return io_direct() ? raw_inb(port) : sys_inb(port); }
 static inline void pause(void) { asm volatile("pause" ::: "memory"); }
 

@@ -13,7 +13,10 @@
 #define UD_VECTOR 6
 #define INT80_BYTES 0x80cd	/* cd 80, little endian */
 
+#define HYPERCALL_INSN_LEN 3	/* vmcall and vmmcall: 0f 01 c1 / 0f 01 d9 */
+
 struct fault_fixup fault_fixup;
+static u64 hypercall_rip;	/* address of a vmcall in flight, for the watchdog */
 volatile u64 timer_irqs, uart_irqs, spurious_irqs;
 
 static const char *const exception_names[32] = {
@@ -27,7 +30,8 @@ static void syscall(struct trap_frame *f)
 {
 	switch (f->rax) {
 	case SYS_HALT:
-		asm volatile("sti; hlt; cli" ::: "memory");
+		if (*(volatile u64 *)f->rdi == f->rsi)
+			asm volatile("sti; hlt; cli" ::: "memory");
 		f->rax = 0;
 		return;
 	case SYS_HALT_FOREVER:
@@ -40,12 +44,31 @@ static void syscall(struct trap_frame *f)
 		wrmsr((u32)f->rdi, f->rsi);
 		f->rax = 0;
 		return;
-	case SYS_VMCALL: {
+	case SYS_VMCALL:
+	case SYS_VMMCALL: {
+		/* Interrupts are enabled around the instruction so the
+		 * hypercall watchdog (a LAPIC timer the caller may arm) can
+		 * step over a hypercall the KVM never completes. */
 		u64 ret;
-		asm volatile("vmcall"
-			     : "=a"(ret)
-			     : "a"(f->rdi), "b"(f->rsi), "c"(f->rdx), "d"(f->r10), "S"(f->r8)
-			     : "memory");
+		if (f->rax == SYS_VMCALL)
+			asm volatile("lea 1f(%%rip), %%r11\n\t"
+				     "mov %%r11, %[watch]\n\t"
+				     "sti\n"
+				     "1: vmcall\n\t"
+				     "cli"
+				     : "=a"(ret), [watch] "=m"(hypercall_rip)
+				     : "a"(f->rdi), "b"(f->rsi), "c"(f->rdx), "d"(f->r10), "S"(f->r8)
+				     : "memory", "r11");
+		else
+			asm volatile("lea 1f(%%rip), %%r11\n\t"
+				     "mov %%r11, %[watch]\n\t"
+				     "sti\n"
+				     "1: vmmcall\n\t"
+				     "cli"
+				     : "=a"(ret), [watch] "=m"(hypercall_rip)
+				     : "a"(f->rdi), "b"(f->rsi), "c"(f->rdx), "d"(f->r10), "S"(f->r8)
+				     : "memory", "r11");
+		hypercall_rip = 0;
 		f->rax = ret;
 		return;
 	}
@@ -68,6 +91,12 @@ static void syscall(struct trap_frame *f)
 		u8 v = (u8)f->rsi;
 		for (u64 n = f->rdx; n; n--)
 			raw_outb(port, v);
+		return;
+	}
+	case SYS_OUTB_LIST: {
+		const struct port_write *w = (const struct port_write *)f->rdi;
+		for (u64 n = f->rsi; n; n--, w++)
+			raw_outb(w->port, w->value);
 		return;
 	}
 	case SYS_UART_WRITE:
@@ -110,6 +139,11 @@ void trap(struct trap_frame *f)
 		return;
 	case VEC_TIMER:
 		timer_irqs++;
+		if (hypercall_rip && f->rip == hypercall_rip) {
+			/* The vCPU is still at the vmcall: abandon it. */
+			f->rip += HYPERCALL_INSN_LEN;
+			f->rax = HYPERCALL_STUCK;
+		}
 		lapic_eoi();
 		return;
 	case VEC_UART:
@@ -140,6 +174,15 @@ void trap(struct trap_frame *f)
 
 u8 sys_inb(u16 port) { return (u8)syscall5(SYS_INB, port, 0, 0, 0, 0); }
 void sys_outb(u16 port, u8 v) { syscall5(SYS_OUTB, port, v, 0, 0, 0); }
+
+void outb_list(const struct port_write *w, size_t n)
+{
+	if (io_direct())
+		for (; n; n--, w++)
+			raw_outb(w->port, w->value);
+	else
+		syscall5(SYS_OUTB_LIST, (u64)w, n, 0, 0, 0);
+}
 
 void sys_cpuid(u32 leaf, u32 sub, u32 out[4])
 {

@@ -39,6 +39,7 @@ class Scenario:
     stdin: bytes = b""
     ready: str | None = None
     qemu_params: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT_S
     groups: tuple[str, ...] = field(default=())
 
@@ -62,6 +63,7 @@ def load_scenarios(path: Path = UNITTESTS_CFG) -> list[Scenario]:
                 stdin=sec.get("stdin", "").encode().decode("unicode_escape").encode("latin-1"),
                 ready=sec.get("ready"),
                 qemu_params=tuple(sec.get("qemu_params", "").split()),
+                needs=tuple(sec.get("needs", "").split()),
                 timeout=sec.getfloat("timeout", DEFAULT_TIMEOUT_S),
                 groups=tuple(sec.get("groups", "").split()),
             )
@@ -128,6 +130,12 @@ def run_qemu(scenario: Scenario, timeout: float | None = None) -> GuestRun:
                 proc.stdin.write(scenario.stdin)
                 proc.stdin.flush()
                 sent = True
+        if not timed_out:
+            # stdout closed: QEMU is on its way out; give it the time left.
+            try:
+                proc.wait(timeout=max(0.1, limit - (time.monotonic() - start)))
+            except subprocess.TimeoutExpired:
+                timed_out = True
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -7,7 +7,6 @@ makes the guest print and return, so a difference under ember is ember's bug.
 from __future__ import annotations
 
 import pytest
-
 from guest_harness import VM_STOP_STATUSES, load_scenarios, missing_lines, qemu_available, run_qemu
 
 SCENARIOS = load_scenarios()
@@ -22,7 +21,12 @@ def _need_qemu() -> None:
         pytest.skip(reason)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def _param(s):
+    marks = [getattr(pytest.mark, need) for need in s.needs]
+    return pytest.param(s, id=s.name, marks=marks)
+
+
+@pytest.mark.parametrize("scenario", [_param(s) for s in SCENARIOS])
 def test_scenario_under_qemu(scenario) -> None:
     run = run_qemu(scenario)
     assert not run.timed_out, f"no exit within {scenario.timeout}s; output:\n{run.output}"
