@@ -1,0 +1,121 @@
+"""VM selection: which VM to take off an overloaded host next.
+
+A selector sees the host's migratable VMs in the host's list order (VMs are
+appended when placed) and returns the position of the one to move. Ties go
+to the first VM in that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The migratable VMs of one host, in list order."""
+
+    ram_mb: np.ndarray  # configured RAM: what a migration must copy
+    utilization: np.ndarray  # current requested MIPS / VM MIPS
+    history: np.ndarray  # (n, W) VM utilisation, newest first
+    history_len: np.ndarray  # observations recorded per VM
+
+    def __len__(self) -> int:
+        return int(self.ram_mb.shape[0])
+
+
+class Selector(Protocol):
+    name: str
+
+    def select(self, vms: Candidates, rng: np.random.Generator) -> int: ...
+
+
+#: Start value of the R² search: the smallest positive double (Java's Double.MIN_VALUE),
+#: so a VM only wins with a positive R².
+SMALLEST_POSITIVE = 5e-324
+
+
+def _first_min(values: np.ndarray) -> int:
+    import numpy as np
+
+    return int(np.argmin(values))  # argmin returns the first of equal minima
+
+
+@dataclass(frozen=True)
+class Mmt:
+    """Minimum migration time: the VM with the least RAM to copy."""
+
+    name: str = field(default="mmt", init=False)
+
+    def select(self, vms: Candidates, rng: np.random.Generator) -> int:
+        return _first_min(vms.ram_mb)
+
+
+@dataclass(frozen=True)
+class Mu:
+    """Minimum utilisation: the VM using the smallest fraction of its MIPS."""
+
+    name: str = field(default="mu", init=False)
+
+    def select(self, vms: Candidates, rng: np.random.Generator) -> int:
+        return _first_min(vms.utilization)
+
+
+@dataclass(frozen=True)
+class Rs:
+    """Random selection, uniform over the candidates, from the caller's seeded generator."""
+
+    name: str = field(default="rs", init=False)
+
+    def select(self, vms: Candidates, rng: np.random.Generator) -> int:
+        return int(rng.integers(len(vms)))
+
+
+def r_squared_each(data: np.ndarray) -> np.ndarray:
+    """R² of regressing each row on all the others (least squares with intercept).
+
+    Rows are variables, columns observations. NaN where a row is constant
+    (R² undefined), so it never wins a comparison.
+    """
+    import numpy as np
+
+    n, m = data.shape
+    out = np.empty(n)
+    for i in range(n):
+        y = data[i]
+        x = np.column_stack([np.ones(m), np.delete(data, i, axis=0).T])
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        resid = y - x @ coef
+        if np.ptp(y) == 0:
+            out[i] = np.nan  # a constant history: nothing to explain
+            continue
+        sst = float(((y - y.mean()) ** 2).sum())
+        out[i] = 1.0 - float((resid**2).sum()) / sst
+    return out
+
+
+@dataclass(frozen=True)
+class Mc:
+    """Maximum correlation: the VM whose history the others explain best (largest R²).
+
+    Falls back to MMT when the regression has no degrees of freedom left
+    (observations <= VMs), as CloudSim does when its regression refuses.
+    """
+
+    fallback: Mmt = Mmt()
+    name: str = field(default="mc", init=False)
+
+    def select(self, vms: Candidates, rng: np.random.Generator) -> int:
+        n = len(vms)
+        m = int(vms.history_len.min()) if n else 0
+        if m <= n:
+            return self.fallback.select(vms, rng)
+        r2 = r_squared_each(vms.history[:, :m])
+        best, best_i = SMALLEST_POSITIVE, 0
+        for i, value in enumerate(r2):
+            if value > best:  # NaN never wins; ties keep the first
+                best, best_i = value, i
+        return best_i
