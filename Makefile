@@ -17,6 +17,9 @@ APT_PACKAGES := build-essential python3-venv python3-dev binutils
 BUILD :=
 DEMO :=
 
+# Fragments define rules too: keep `all` the default goal whatever comes first.
+.DEFAULT_GOAL := all
+
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all setup build demo test bench lint clean

@@ -17,7 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--guest", metavar="test:SCENARIO",
                       help="ember's test guest running SCENARIO (e.g. test:hello, 'test:memtouch 64')")
     p.add_argument("--initrd", metavar="FILE", help="initial ramdisk (cpio archive)")
-    p.add_argument("--cmdline", default=None, help="kernel command line (for --guest: extra scenario arguments)")
+    p.add_argument("--cmdline", default=None,
+                   help="kernel command line (for a bzImage the default is a serial console and, on a "
+                        "software KVM, the flags it needs; for --guest: extra scenario arguments)")
     p.add_argument("--cpus", type=int, default=1, metavar="N", help="number of vCPUs (default 1)")
     p.add_argument("--memory", default="256M", metavar="SIZE", help="guest RAM, e.g. 256M or 2G (default 256M)")
     p.add_argument("--stats", action="store_true", help="print exit statistics when the VM stops")
@@ -41,7 +43,11 @@ def main(args: argparse.Namespace) -> int:
         if args.cmdline:
             cmdline = f"{cmdline} {args.cmdline}"
     else:
-        kernel, cmdline = args.kernel, args.cmdline or ""
+        kernel, cmdline = args.kernel, args.cmdline
+        if cmdline is None:
+            from ember.vmm.defaults import default_linux_cmdline, is_bzimage
+
+            cmdline = default_linux_cmdline() if is_bzimage(kernel) else ""
     if args.timeout is not None and args.timeout <= 0:
         raise ConfigError(f"--timeout {args.timeout}: must be a positive number of seconds")
     config = VmConfig(kernel=kernel, cmdline=cmdline, initrd=args.initrd, vcpus=args.cpus,

@@ -34,7 +34,11 @@ from ember.vmm.vcpu import Vcpu, install_kick_handler
 log = logging.getLogger(__name__)
 
 
+# ISA interrupt lines of the PC devices ember emulates.
 COM1_IRQ = 4
+KBD_IRQ = 1
+RTC_IRQ = 8
+AUX_IRQ = 12
 
 
 class VmState(enum.Enum):
@@ -122,12 +126,19 @@ class Vm:
 
     def _add_devices(self) -> None:
         from ember.devices.legacy.debug_exit import DebugExit, PostCode
+        from ember.devices.legacy.i8042 import I8042
+        from ember.devices.legacy.rtc import Rtc
         from ember.devices.legacy.serial import Serial
 
         self.serial = Serial(self.console_out, KvmIrqLine(self, COM1_IRQ))
+        self.i8042 = I8042(on_reset=lambda: self.request_stop("reset", 0),
+                           kbd_irq=KvmIrqLine(self, KBD_IRQ), aux_irq=KvmIrqLine(self, AUX_IRQ))
+        self.rtc = Rtc(irq=KvmIrqLine(self, RTC_IRQ))
+        below = self.memory.regions[0].size
+        self.rtc.set_memory_size(below, self.memory.total_size - below)
         self.debug_exit = DebugExit(lambda status: self.request_stop("guest-exit", status))
         self.post = PostCode()
-        for dev, name in ((self.serial, "serial"),
+        for dev, name in ((self.serial, "serial"), (self.i8042, "i8042"), (self.rtc, "rtc"),
                           (self.debug_exit, "debug-exit"), (self.post, "post")):
             self.pio_bus.insert(dev.PORT_BASE, dev.PORT_LEN, dev, name)
             for p in range(dev.PORT_BASE, dev.PORT_BASE + dev.PORT_LEN):
