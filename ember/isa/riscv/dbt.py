@@ -41,6 +41,8 @@ MAX_BLOCK = 96
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
 HOT_THRESHOLD = 16
+#: Instructions a translated loop runs before returning to the dispatcher.
+LOOP_SLICE = 1 << 20
 Block = Callable[[], Any]
 
 
@@ -224,7 +226,7 @@ class Translator:
         loops = any(_target(at, ins) == pc for at, ins in instrs) or after == pc
         local = {n for n, k in uses.items() if k >= 2 or loops}
         written: set[int] = set()
-        targets: list[int] = []
+        targets: list[int] = [pc] if loops else []  # slot 0 of a loop: its own head
         mask = int(MK, 16)
 
         def reg(n: int) -> str:
@@ -272,8 +274,11 @@ class Translator:
 
         def goto(indent: int, at: int, executed: int, target: int) -> None:
             if target == pc and loops:
+                # Leave the loop now and then, so the dispatcher can enforce
+                # an instruction limit (re-entry goes through exit slot 0).
                 body.append((indent, at, f"n += {executed}"))
-                body.append((indent, at, "continue"))
+                body.append((indent, at, f"if n < {LOOP_SLICE}: continue"))
+                body.append((indent, at, "k = 0; e = 0; break"))
                 return
             targets.append(target)
             body.append((indent, at, f"k = {executed}; e = {len(targets) - 1}; break"))
@@ -357,9 +362,7 @@ class Translator:
         except GuestExit as done:
             return done.status
         except GuestFault as fault:
-            if fault.pc is None:
-                raise GuestFault(str(fault).removeprefix("guest fault: "),
-                                 self._fault_pc(sys.exc_info()[2])) from None
+            fault.locate(self._fault_pc(sys.exc_info()[2]))
             raise
         except MEMORY_ERRORS as exc:
             raise GuestFault(f"memory access outside the address space ({exc})",

@@ -26,9 +26,25 @@ class GuestFault(IsaError):
     exit_code = 128 + 11
 
     def __init__(self, message: str, pc: int | None = None) -> None:
+        self.detail = message
         self.pc = pc
-        where = f" at pc 0x{pc:x}" if pc is not None else ""
-        super().__init__(f"guest fault{where}: {message}")
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f" at pc 0x{self.pc:x}" if self.pc is not None else ""
+        return f"guest fault{where}: {self.detail}"
+
+    def locate(self, pc: int | None) -> None:
+        """Attach the guest pc, known only to the engine that caught the fault."""
+        if self.pc is None and pc is not None:
+            self.pc = pc
+            self.args = (self._text(),)
+
+
+class BusError(GuestFault):
+    """A misaligned atomic access (like SIGBUS; plain accesses may be misaligned)."""
+
+    exit_code = 128 + 7
 
 
 class IllegalInstruction(GuestFault):
@@ -40,6 +56,9 @@ class IllegalInstruction(GuestFault):
         self.bits = bits
         width = 4 if length == 2 else 8
         super().__init__(f"illegal instruction 0x{bits:0{width}x}", pc)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (GuestFault, (self.detail, self.pc))
 
 
 class GuestExit(Exception):

@@ -144,8 +144,7 @@ class Interpreter:
             n += 1
             return done.status
         except GuestFault as fault:
-            if fault.pc is None:
-                raise GuestFault(str(fault).removeprefix("guest fault: "), pc) from None
+            fault.locate(pc)
             raise
         except MEMORY_ERRORS as exc:
             raise GuestFault(f"memory access outside the address space ({exc})", pc) from None

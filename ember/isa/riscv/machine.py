@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ember.isa.riscv.decode import Instr, decode
-from ember.isa.riscv.errors import ElfError, GuestFault, IllegalInstruction
+from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction
 from ember.isa.riscv.fpu import Fpu
 from ember.isa.riscv.loader import build_stack, load_elf
 from ember.isa.riscv.memory import PAGE, AddressSpace
@@ -264,7 +264,7 @@ class Machine:
 
     def _atomic_addr(self, addr: int, size: int) -> None:
         if addr & (size - 1):
-            raise GuestFault(f"misaligned atomic access to 0x{addr:x} (SIGBUS)")
+            raise BusError(f"misaligned atomic access to 0x{addr:x} (SIGBUS)")
         if addr + size > self.space.size:
             raise GuestFault(f"atomic access to unmapped memory 0x{addr:x}")
 
