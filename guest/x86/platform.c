@@ -20,6 +20,9 @@ struct platform platform;
 #define MP_CONFIG_SIG 0x504d4350	/* "PCMP" */
 #define MP_ENTRY_PROCESSOR 0
 #define MP_ENTRY_IOAPIC 2
+#define MP_ENTRY_LAST 4		/* local interrupt assignment */
+#define MP_PROCESSOR_LEN 20
+#define MP_OTHER_LEN 8
 #define MP_CPU_ENABLED 0x01
 #define MP_CPU_BSP 0x02
 #define MADT_LAPIC 0
@@ -29,6 +32,7 @@ struct platform platform;
 #define MADT_LAPIC_ENABLED 0x01
 #define MADT_LAPIC_ONLINE_CAPABLE 0x02
 #define FOUR_GIB (4 * GiB)
+#define MPTABLE_OPTION "mptable="
 
 struct __packed mp_float {
 	u32 signature;
@@ -114,29 +118,39 @@ static void add_cpu(u32 apic_id, bool bsp)
 	}
 }
 
+/*
+ * Entries are walked by the table's length, as Linux does (mpparse.c), not
+ * by its entry count: some firmware (QEMU's qboot) leaves the count 0.  An
+ * unknown entry type ends the walk since its size is unknown.
+ */
 static bool parse_mp_config(const struct mp_config *c)
 {
 	const u8 *p, *end;
 	bool ioapic_found = false;
-	unsigned i;
 	if ((u64)c < 0x1000 || (u64)c + sizeof(*c) > FOUR_GIB || c->signature != MP_CONFIG_SIG ||
-	    checksum(c, c->length) != 0)
+	    c->length < sizeof(*c) || checksum(c, c->length) != 0)
 		return false;
 	if (c->lapic)
 		lapic_base = c->lapic;
 	p = (const u8 *)(c + 1);
 	end = (const u8 *)c + c->length;
-	for (i = 0; i < c->entries && p < end; i++) {
+	while (p < end) {
 		if (p[0] == MP_ENTRY_PROCESSOR) {
+			if (p + MP_PROCESSOR_LEN > end)
+				break;
 			if (p[3] & MP_CPU_ENABLED)
 				add_cpu(p[1], p[3] & MP_CPU_BSP);
-			p += 20;
-		} else {
+			p += MP_PROCESSOR_LEN;
+		} else if (p[0] <= MP_ENTRY_LAST) {
+			if (p + MP_OTHER_LEN > end)
+				break;
 			if (p[0] == MP_ENTRY_IOAPIC && (p[3] & 1) && !ioapic_found) {
 				ioapic_base = *(const u32 *)(p + 4);	/* first: ISA IRQs */
 				ioapic_found = true;
 			}
-			p += 8;
+			p += MP_OTHER_LEN;
+		} else {
+			break;
 		}
 	}
 	return platform.cpus > 0;
@@ -157,6 +171,14 @@ static bool find_mptable(void)
 	u64 ebda = (u64)*(volatile u16 *)EBDA_SEG_PTR << 4;
 	u64 base_top = (u64)*(volatile u16 *)BASE_MEM_TOP_KB * 1024;
 	const struct mp_float *f = NULL;
+	/* mptable=ADDR: the floating pointer is at ADDR (a test hook: QEMU's
+	 * firmware writes its own table where the scan would look first). */
+	if (platform.mptable_addr && platform.mptable_addr < 0x100000) {
+		f = find_mp_float(platform.mptable_addr, 16);
+		if (f && f->config && parse_mp_config((const void *)(u64)f->config))
+			return true;
+		f = NULL;
+	}
 	/* The three places of the MP spec: the EBDA's first KiB, the last KiB
 	 * of base memory, the BIOS ROM.  0x9fc00 is tried even when the BDA is
 	 * empty (VMMs without firmware often leave it zero). */
@@ -253,13 +275,24 @@ static void parse_cmdline(u64 paddr)
 	}
 	memcpy(platform.argbuf, platform.cmdline, CMDLINE_MAX);
 	while (*s && platform.argc < MAX_ARGS) {
+		const char *word;
 		while (*s == ' ' || *s == '\t' || *s == '\n')
 			*s++ = '\0';
 		if (!*s)
 			break;
-		platform.argv[platform.argc++] = s;
+		word = s;
 		while (*s && *s != ' ' && *s != '\t' && *s != '\n')
 			s++;
+		if (*s)
+			*s++ = '\0';
+		/* Words before the scenario name of the form key=value are boot
+		 * options; the only one is mptable=ADDR. */
+		if (!platform.argc && !strncmp(word, MPTABLE_OPTION, sizeof(MPTABLE_OPTION) - 1)) {
+			if (!parse_u64(word + sizeof(MPTABLE_OPTION) - 1, &platform.mptable_addr))
+				platform.mptable_addr = 0;
+			continue;
+		}
+		platform.argv[platform.argc++] = word;
 	}
 }
 

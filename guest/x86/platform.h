@@ -43,6 +43,7 @@ struct platform {
 	const char *argv[MAX_ARGS];
 	int argc;
 	u64 rsdp;
+	u64 mptable_addr;	/* boot option mptable=ADDR, 0 if absent */
 	enum cpu_source cpu_source;
 	unsigned cpus;
 	u32 apic_ids[MAX_CPUS];
