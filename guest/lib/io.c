@@ -12,7 +12,7 @@
 #include "uart.h"
 
 #define DEBUG_EXIT_PORT 0xf4
-#define SERIAL_SPIN_LIMIT 1000000	/* LSR polls before output is dropped */
+#define SERIAL_SPIN_LIMIT 10000	/* LSR polls (~0.2 s of exits) before output is dropped */
 
 static volatile u32 console_lock;
 

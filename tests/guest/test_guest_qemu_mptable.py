@@ -1,7 +1,7 @@
 """The guest's MP-table path (ember's contract: MP table, no ACPI) under QEMU.
 
 QEMU's microvm with acpi=off gives no ACPI; loader devices put our own MP
-table in low memory (see mptable.py), so these are the tables ember builds, and
+table in low memory (see guest_mptable.py), so these are the tables ember builds, and
 hypothesis varies them (bad checksums, short or long lengths, unknown entry
 types, disabled processors): the guest must boot, never crash or hang, and
 take exactly the CPUs the MP specification allows.
@@ -14,9 +14,7 @@ import struct
 
 import pytest
 from guest_harness import Scenario, qemu_available, run_qemu
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from mptable import (
+from guest_mptable import (
     BOOT_OPTION,
     CPU_BSP,
     CPU_ENABLED,
@@ -26,6 +24,8 @@ from mptable import (
     ioapic_entry,
     standard,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.qemu, pytest.mark.kvm]
 
