@@ -1,9 +1,9 @@
 """Placement rules: in which order to try the hosts that can take a VM.
 
-A placement ranks the suitable hosts; the caller then takes the first one the
-overload detector accepts with the VM added. Ranking first and checking
-lazily gives exactly the host a full scan would pick (least key, lowest id on
-ties) while running the detector only on the few hosts at the front.
+A placement gives each suitable host a key; the caller takes the host with the
+least key (lowest id among equals) that the overload detector accepts with the
+VM added. Taking the front of the order lazily gives exactly the host a full
+scan would pick while running the detector only on the few hosts at the front.
 """
 
 from __future__ import annotations
@@ -33,9 +33,18 @@ class Candidates:
 
 
 class Placement(Protocol):
+    """Ranks candidates by one key: least first, lowest host id among equals."""
+
     name: str
 
-    def rank(self, c: Candidates) -> np.ndarray: ...
+    def key(self, c: Candidates) -> np.ndarray: ...
+
+
+def rank(placement: Placement, c: Candidates) -> np.ndarray:
+    """All candidate ids in placement order (for callers that want the full list)."""
+    import numpy as np
+
+    return c.ids[np.lexsort((c.ids, placement.key(c)))]
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,8 @@ class Pabfd:
             return after - np.where(c.occupied, c.current_power, 0.0)
         return after - c.measured_power
 
-    def rank(self, c: Candidates) -> np.ndarray:
-        import numpy as np
-
-        return c.ids[np.lexsort((c.ids, self.cost(c)))]
+    def key(self, c: Candidates) -> np.ndarray:
+        return self.cost(c)
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,8 @@ class FirstFit:
 
     name: str = field(default="first-fit", init=False)
 
-    def rank(self, c: Candidates) -> np.ndarray:
-        return c.ids
+    def key(self, c: Candidates) -> np.ndarray:
+        return c.ids.astype(float)
 
 
 @dataclass(frozen=True)
@@ -83,11 +90,18 @@ class FewestInstances:
 
     name: str = field(default="fewest-instances", init=False)
 
-    def rank(self, c: Candidates) -> np.ndarray:
+    def key(self, c: Candidates) -> np.ndarray:
         import numpy as np
 
         free_after = c.mips - c.allocated - c.request
-        return c.ids[np.lexsort((c.ids, free_after, ~c.occupied))]
+        # running hosts first (free MIPS is below any host's capacity), then empty ones
+        return free_after + np.where(c.occupied, 0.0, EMPTY_PENALTY_MIPS)
 
+
+#: Added to an empty host's key so every running host ranks before it.
+EMPTY_PENALTY_MIPS = 1e12
+
+#: Added to an empty host's key so every running host ranks before it.
+EMPTY_PENALTY_MIPS = 1e12
 
 PLACEMENTS: dict[str, type] = {"pabfd": Pabfd, "first-fit": FirstFit, "fewest-instances": FewestInstances}
