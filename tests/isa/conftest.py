@@ -65,12 +65,12 @@ def run_ember(args: list[str], engine: str, extra: list[str] | None = None,
               timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     cmd = [sys.executable, "-m", "ember", "isa", "run", "--engine", engine, *(extra or []), *args]
     env = dict(GUEST_ENV, PYTHONPATH=str(ROOT))
-    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
 
 def run_qemu(qemu_path: str, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([qemu_path, *args], capture_output=True, timeout=timeout,
-                          env=dict(GUEST_ENV), cwd=ROOT)
+                          env=dict(GUEST_ENV), cwd=ROOT, check=False)
 
 
 def guest_status(rc: int) -> int:

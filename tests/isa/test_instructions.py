@@ -13,8 +13,8 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from conftest import assemble, run_qemu
+
 from ember.isa.riscv import run_program
 
 X_INIT = [

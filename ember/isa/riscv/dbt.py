@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestExit, GuestFault
@@ -197,7 +198,7 @@ class Translator:
         source, targets, linemap = self.generate(pc, instrs, after)
         code = compile(source, f"<block 0x{pc:x}>", "exec")
         ns: dict[str, Any] = {}
-        exec(code, self.m.globals, ns)
+        exec(code, self.m.globals, ns)  # noqa: S102 - running generated code is the point
         slots: list[Any] = [None] * len(targets)
         for i, target in enumerate(targets):
             slots[i] = self._stub(slots, i, target)

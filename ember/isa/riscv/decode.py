@@ -206,7 +206,7 @@ def decode16(h: int) -> Instr:
     op = h & 3
     f3 = h >> 13
     bad = Instr("illegal", length=2, bits=h)
-    b = lambda hi, lo: (h >> lo) & ((1 << (hi - lo + 1)) - 1)  # noqa: E731 - bit field
+    b = lambda hi, lo: (h >> lo) & ((1 << (hi - lo + 1)) - 1)
     rdp = b(4, 2) + 8  # rd'/rs2' in bits 4:2
     rs1p = b(9, 7) + 8
     rd = b(11, 7)

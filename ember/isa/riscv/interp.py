@@ -13,7 +13,8 @@ import logging
 import re
 import struct
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestExit, GuestFault
@@ -77,7 +78,8 @@ def compile_handlers(globals_: dict[str, Any]) -> dict[tuple[str, int], Callable
     for name, op in OPS.items():
         for length in (2, 4):
             ns: dict[str, Any] = {}
-            exec(compile(_factory_source(op, length), f"<op {name}>", "exec"), globals_, ns)
+            source = _factory_source(op, length)
+            exec(compile(source, f"<op {name}>", "exec"), globals_, ns)  # noqa: S102 - generated handlers
             factories[name, length] = ns["make"]
     return factories
 

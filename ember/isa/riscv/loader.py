@@ -13,7 +13,15 @@ import struct
 from dataclasses import dataclass
 
 from ember.isa.riscv.errors import ElfError
-from ember.isa.riscv.memory import LOAD_LIMIT, NULL_LIMIT, PAGE, SPACE_SIZE, STACK_SIZE, AddressSpace, page_up
+from ember.isa.riscv.memory import (
+    LOAD_LIMIT,
+    NULL_LIMIT,
+    PAGE,
+    SPACE_SIZE,
+    STACK_SIZE,
+    AddressSpace,
+    page_up,
+)
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import logging
 import os
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ember.isa.riscv.decode import Instr, decode
 from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction
@@ -50,7 +51,7 @@ def _tdiv(a: int, b: int) -> int:
     return -q if (a < 0) != (b < 0) else q
 
 
-def DIV(a: int, b: int) -> int:  # noqa: N802 - named like the instruction in templates
+def DIV(a: int, b: int) -> int:
     if b == 0:
         return MK
     sa, sb = _sx(a), _sx(b)
@@ -59,7 +60,7 @@ def DIV(a: int, b: int) -> int:  # noqa: N802 - named like the instruction in te
     return _tdiv(sa, sb) & MK
 
 
-def REM(a: int, b: int) -> int:  # noqa: N802
+def REM(a: int, b: int) -> int:
     if b == 0:
         return a
     sa, sb = _sx(a), _sx(b)
@@ -68,7 +69,7 @@ def REM(a: int, b: int) -> int:  # noqa: N802
     return (sa - _tdiv(sa, sb) * sb) & MK
 
 
-def DIVW(a: int, b: int) -> int:  # noqa: N802
+def DIVW(a: int, b: int) -> int:
     sa, sb = _sx32(a), _sx32(b)
     if sb == 0:
         return MK
@@ -77,14 +78,14 @@ def DIVW(a: int, b: int) -> int:  # noqa: N802
     return _tdiv(sa, sb) & MK
 
 
-def DIVUW(a: int, b: int) -> int:  # noqa: N802
+def DIVUW(a: int, b: int) -> int:
     ua, ub = a & 0xFFFFFFFF, b & 0xFFFFFFFF
     if ub == 0:
         return MK
     return _sx32(ua // ub) & MK
 
 
-def REMW(a: int, b: int) -> int:  # noqa: N802
+def REMW(a: int, b: int) -> int:
     sa, sb = _sx32(a), _sx32(b)
     if sb == 0:
         return sa & MK
@@ -93,7 +94,7 @@ def REMW(a: int, b: int) -> int:  # noqa: N802
     return (sa - _tdiv(sa, sb) * sb) & MK
 
 
-def REMUW(a: int, b: int) -> int:  # noqa: N802
+def REMUW(a: int, b: int) -> int:
     ua, ub = a & 0xFFFFFFFF, b & 0xFFFFFFFF
     if ub == 0:
         return _sx32(ua) & MK

@@ -15,7 +15,8 @@ import os
 import platform
 import struct
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ember.isa.riscv.errors import GuestExit, GuestFault
 from ember.isa.riscv.memory import PAGE, page_up
