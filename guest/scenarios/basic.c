@@ -5,6 +5,7 @@
 #include "../x86/desc.h"
 #include "../x86/clock.h"
 #include "../x86/platform.h"
+#include "../x86/apic.h"
 #include "scenario.h"
 
 #define PIO_PORT 0x80
@@ -34,6 +35,9 @@ int scenario_hello(int argc, const char *const *argv)
 	       platform.cpus, cpu_source_name(platform.cpu_source), platform.ram_bytes / MiB,
 	       clock_name(), platform.cmdline);
 	report_info("guest clock at the greeting: %lu us", clock_ns() / 1000);
+	report_info("start info v%u at 0x%lx, rsdp_paddr 0x%lx, lapic 0x%lx, ioapic 0x%lx",
+		    platform.start_info_version, platform.start_info, platform.rsdp, lapic_base,
+		    ioapic_base);
 	report(platform.start_info_version >= 1, "start info version %u",
 	       platform.start_info_version);
 	report(platform.memmap_entries > 0 && platform.ram_bytes > 0,

@@ -286,9 +286,12 @@ static void parse_cmdline(u64 paddr)
 		if (*s)
 			*s++ = '\0';
 		/* Words before the scenario name of the form key=value are boot
-		 * options; the only one is mptable=ADDR. */
+		 * options; the only one is mptable=ADDR|off (test hooks). */
 		if (!platform.argc && !strncmp(word, MPTABLE_OPTION, sizeof(MPTABLE_OPTION) - 1)) {
-			if (!parse_u64(word + sizeof(MPTABLE_OPTION) - 1, &platform.mptable_addr))
+			const char *v = word + sizeof(MPTABLE_OPTION) - 1;
+			if (!strcmp(v, "off"))
+				platform.mptable_off = true;
+			else if (!parse_u64(v, &platform.mptable_addr))
 				platform.mptable_addr = 0;
 			continue;
 		}
@@ -305,6 +308,7 @@ bool platform_init(const struct hvm_start_info *si)
 		       si);
 		return false;
 	}
+	platform.start_info = (u64)si;
 	platform.start_info_version = si->version;
 	platform.rsdp = si->rsdp_paddr;
 	parse_cmdline(si->cmdline_paddr);
@@ -317,7 +321,7 @@ bool platform_init(const struct hvm_start_info *si)
 				platform.ram_bytes += e[i].size;
 		}
 	}
-	if (find_mptable())
+	if (!platform.mptable_off && find_mptable())
 		platform.cpu_source = CPUS_MPTABLE;
 	else if (parse_madt())
 		platform.cpu_source = CPUS_MADT;

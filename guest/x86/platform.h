@@ -42,8 +42,10 @@ struct platform {
 	char argbuf[CMDLINE_MAX];
 	const char *argv[MAX_ARGS];
 	int argc;
-	u64 rsdp;
+	u64 rsdp;		/* start_info.rsdp_paddr (0: none given) */
+	u64 start_info;		/* where the VMM put struct hvm_start_info */
 	u64 mptable_addr;	/* boot option mptable=ADDR, 0 if absent */
+	bool mptable_off;	/* boot option mptable=off: CPUs from ACPI only */
 	enum cpu_source cpu_source;
 	unsigned cpus;
 	u32 apic_ids[MAX_CPUS];
