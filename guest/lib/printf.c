@@ -132,7 +132,7 @@ int snprintf(char *buf, size_t size, const char *fmt, ...)
 
 int printf(const char *fmt, ...)
 {
-	char buf[256];
+	char buf[512];
 	va_list ap;
 	int n;
 	va_start(ap, fmt);

@@ -86,7 +86,7 @@ int scenario_pio(int argc, const char *const *argv)
 
 int scenario_memtouch(int argc, const char *const *argv)
 {
-	u64 mib, start, end, bad = 0;
+	u64 mib, start, end, bad = 0, t0, t1, t2;
 	if (!arg_u64(argc, argv, 0, MEMTOUCH_DEFAULT_MIB, &mib) || mib == 0)
 		return usage("memtouch", "usage: memtouch [MiB > 0]");
 	if (!free_ram(&start, &end) || mib > (end - start) / MiB) {
@@ -96,13 +96,17 @@ int scenario_memtouch(int argc, const char *const *argv)
 		return report_summary();
 	}
 	end = start + mib * MiB;
+	t0 = clock_ns();
 	for (u64 p = start; p < end; p += PAGE_SIZE)
 		*(volatile u64 *)p = p ^ MEMTOUCH_PATTERN;
+	t1 = clock_ns();
 	for (u64 p = start; p < end; p += PAGE_SIZE)
 		if (*(volatile u64 *)p != (p ^ MEMTOUCH_PATTERN))
 			bad++;
+	t2 = clock_ns();
 	if (!bad)
 		printf("memtouch: %lu MiB ok\n", mib);
+	report_info("written in %lu us, verified in %lu us", (t1 - t0) / 1000, (t2 - t1) / 1000);
 	report(bad == 0, "%lu pages at [0x%lx, 0x%lx) written and verified (%lu bad)",
 	       (end - start) / PAGE_SIZE, start, end, bad);
 	return report_summary();

@@ -95,7 +95,8 @@ class GuestRun:
 
     @property
     def status(self) -> int | None:
-        """The guest's debug-exit status, or None if QEMU did not exit through it."""
+        """The guest's debug-exit status modulo 128 (QEMU exits (status << 1) | 1, and
+        a process status has 8 bits), or None if QEMU did not exit through it."""
         if self.returncode is None or self.returncode & 1 == 0:
             return None
         return self.returncode >> 1
