@@ -12,14 +12,24 @@
 #include "uart.h"
 
 #define DEBUG_EXIT_PORT 0xf4
+#define PIC1_DATA 0x21
+#define PIC2_DATA 0xa1
+#define PIC_MASK_ALL 0xff
 #define SERIAL_SPIN_LIMIT 10000	/* LSR polls (~0.2 s of exits) before output is dropped */
 
 static volatile u32 console_lock;
 
 
+/*
+ * Boot-time port set-up, in one system call: mask the legacy PIC (a KVM PIC
+ * that nobody initialised would deliver ISA IRQs through LINT0 as vectors
+ * 0-7, i.e. as CPU exceptions) and initialise the UART.
+ */
 void uart_init(void)
 {
 	static const struct port_write init[] = {
+		{ PIC1_DATA, PIC_MASK_ALL },
+		{ PIC2_DATA, PIC_MASK_ALL },
 		{ COM1 + UART_IER, 0 },
 		{ COM1 + UART_LCR, UART_LCR_DLAB },
 		{ COM1 + UART_DLL, 1 },		/* 115200 baud */

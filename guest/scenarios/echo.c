@@ -12,17 +12,12 @@
 #include "platform.h"
 #include "scenario.h"
 
-#define PIC1_DATA 0x21
-#define PIC2_DATA 0xa1
-#define PIC_MASK_ALL 0xff
 #define ECHO_QUIT 'q'
 
 int scenario_echo(int argc, const char *const *argv)
 {
 	unsigned received = 0;
 	(void)argc, (void)argv;
-	outb(PIC1_DATA, PIC_MASK_ALL);
-	outb(PIC2_DATA, PIC_MASK_ALL);
 	lapic_enable();
 	lapic_write(APIC_LVT_LINT0, APIC_LVT_MASKED);
 	ioapic_route(platform.uart_ioapic_pin, VEC_UART, platform.bsp_apic_id);

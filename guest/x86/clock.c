@@ -19,6 +19,7 @@
 #define PIT_CH0 0x40
 #define PIT_CMD 0x43
 #define PIT_CH0_MODE2 0x34	/* channel 0, lobyte/hibyte, mode 2 */
+#define PIT_CH0_MODE0 0x30	/* channel 0, lobyte/hibyte, mode 0 */
 #define PIT_LATCH_CH0 0x00
 #define PIT_HZ 1193182UL
 #define PIT_CALIBRATE_TICKS 47727	/* 40 ms */
@@ -113,6 +114,11 @@ static u64 calibrate_tsc_khz(void)
 		if (++polls > PIT_POLL_LIMIT || c1 > c0)	/* stuck or wrapped */
 			return 0;
 	} while ((u16)(c0 - c1) < PIT_CALIBRATE_TICKS);
+	/* Leave channel 0 in mode 0 (one interrupt, then silent) rather than
+	 * as a rate generator raising IRQ 0 forever. */
+	outb(PIT_CMD, PIT_CH0_MODE0);
+	outb(PIT_CH0, 0xff);
+	outb(PIT_CH0, 0xff);
 	return (tsc1 - tsc0) * PIT_HZ / ((u64)(c0 - c1) * 1000);
 }
 
