@@ -107,6 +107,56 @@ class _Scratch:
         self.p_measured = power_of(h.power_tables, h.power_kind, h.utilization)
         self.p_current = power_of(h.power_tables, h.power_kind, self.alloc / self.mips)
         self.kind = h.power_kind
+        self._init_pool()
+
+    def _init_pool(self) -> None:
+        """Group empty hosts that were off: within a group only the lowest id can ever win.
+
+        Hosts alike in power model and capacities that hold no VM and were off
+        at the last update look the same to every placement (same fit, same
+        key, no detector check), so a scan needs only the lowest id of each
+        group. ``pool`` marks the hosts worth scanning: every other host plus
+        one representative per group; at 20,000 mostly idle hosts this keeps a
+        scan to the few hundred that matter.
+        """
+        import numpy as np
+
+        h = self.state.hosts
+        cols = np.column_stack([h.power_kind, h.mips, h.core_mips, h.ram_mb, h.bw_mbps, h.storage_mb]).astype(float)
+        _, self.group = np.unique(cols, axis=0, return_inverse=True)
+        self.group = self.group.ravel()
+        self.group_l = self.group.tolist()
+        self.measured_off = (h.utilization == 0).tolist()
+        self.idle = np.array([not self.vms[i] and not self.incoming[i] and self.measured_off[i] for i in range(self.n)])
+        ngroups = int(self.group.max()) + 1 if self.n else 0
+        self.heaps: list[list[int]] = [[] for _ in range(ngroups)]
+        for host in np.flatnonzero(self.idle).tolist():
+            self.heaps[self.group_l[host]].append(host)  # ascending: already a heap
+        self.pool = ~self.idle
+        for heap in self.heaps:
+            if heap:
+                self.pool[heap[0]] = True
+
+    def _repool(self, host: int) -> None:
+        """Keep ``pool`` right after *host*'s VM list changed."""
+        import heapq
+
+        idle = not self.vms[host] and not self.incoming[host] and self.measured_off[host]
+        if idle == self.idle[host]:
+            return
+        self.idle[host] = idle
+        heap = self.heaps[self.group_l[host]]
+        old = heap[0] if heap else -1
+        if idle:
+            heapq.heappush(heap, host)
+        while heap and not self.idle[heap[0]]:
+            heapq.heappop(heap)  # lazily drop hosts that took a VM
+        new = heap[0] if heap else -1
+        self.pool[host] = not idle
+        if old >= 0 and old != new:
+            self.pool[old] = not self.idle[old]
+        if new >= 0:
+            self.pool[new] = True
 
     def _aggregate_all(self, placed: np.ndarray) -> None:
         """All hosts' aggregates at once (what :meth:`refresh` computes for one)."""
@@ -150,6 +200,7 @@ class _Scratch:
             self.ram_used[host] = self.bw_used[host] = self.size_used[host] = self.max_ram[host] = 0.0
             self.hhist[host] = 0.0
             self._free(host)
+            self._repool(host)
             return
         core = self.core_l[host]
         req = self.req_l
@@ -175,6 +226,7 @@ class _Scratch:
         else:
             self.hhist[host] = 0.0
         self._free(host)
+        self._repool(host)
 
     @staticmethod
     def _index(vms: list[int]) -> np.ndarray:
@@ -221,13 +273,16 @@ class _Scratch:
         import numpy as np
 
         r = self.req_l[vm]
-        suitable = ~excluded & (self.core >= r) & (self.avail >= r)
+        scan = self.pool & ~excluded
+        if (self.idle & ~scan & ~excluded).any() and (self.idle & excluded).any():
+            scan = ~excluded  # a group split by the exclusion: scan every host
+        ids = np.flatnonzero(scan)
+        fit = (self.core[ids] >= r) & (self.avail[ids] >= r) & (self.size_free[ids] >= self.size_l[vm])
         if self.ram_demand_l[vm] > 0:
-            suitable &= self.ram_free >= self.ram_demand_l[vm]
+            fit &= self.ram_free[ids] >= self.ram_demand_l[vm]
         if self.bw_demand_l[vm] > 0:
-            suitable &= self.bw_free >= self.bw_demand_l[vm]
-        suitable &= self.size_free >= self.size_l[vm]
-        ids = np.flatnonzero(suitable)
+            fit &= self.bw_free[ids] >= self.bw_demand_l[vm]
+        ids = ids[fit]
         if ids.size == 0:
             return -1
         occupied = self.count[ids] > 0
