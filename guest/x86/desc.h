@@ -4,9 +4,10 @@
 #include "libcflat.h"
 #include "layout.h"
 
-/* Layout pushed by isr_common in cstart64.S (lowest address first). */
+/* Layout pushed by isr_common in cstart64.S (lowest address first): the
+ * caller-saved registers only. */
 struct trap_frame {
-	u64 r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	u64 r11, r10, r9, r8, rdi, rsi, rdx, rcx, rax;
 	u64 vector, error;
 	u64 rip, cs, rflags, rsp, ss;
 };
