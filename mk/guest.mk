@@ -9,9 +9,5 @@ GUEST_SOURCES := $(wildcard guest/*.c guest/lib/*.[ch] guest/x86/*.[chS] guest/x
 
 BUILD += $(GUEST_ELF)
 
-# The Makefile includes fragments before its own first rule; keep `all` the
-# default goal whatever rule a fragment defines first.
-.DEFAULT_GOAL := all
-
 $(GUEST_ELF): $(GUEST_SOURCES)
 	$(MAKE) --no-print-directory -C guest
