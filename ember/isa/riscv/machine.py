@@ -157,6 +157,9 @@ class Machine:
         #: Pages holding code some engine decoded; stores to them flush.
         self.code_pages: set[int] = set()
         self.flush_hooks: list[Callable[[], None]] = []
+        #: pc -> decoded instruction, shared by the engines (the translator
+        #: decodes again what its cold path already interpreted).
+        self.decoded: dict[int, Instr] = {}
         self.flushes = 0
         self.globals = self._make_globals()
 
@@ -185,6 +188,9 @@ class Machine:
     # -- instruction fetch and code invalidation ------------------------------------
     def fetch(self, pc: int) -> Instr:
         """Decode the instruction at pc; a fetch outside executable memory faults."""
+        ins = self.decoded.get(pc)
+        if ins is not None:
+            return ins
         space = self.space
         if pc & 1 or not space.executable(pc, 2):
             raise GuestFault("instruction fetch from unmapped or non-executable memory", pc)
@@ -196,7 +202,8 @@ class Machine:
         else:
             word = lo
         self.note_code(pc)
-        return decode(word)
+        ins = self.decoded[pc] = decode(word)
+        return ins
 
     def note_code(self, pc: int) -> None:
         page = pc // PAGE
@@ -226,6 +233,7 @@ class Machine:
         """fence.i, or code was overwritten: forget every decoded instruction."""
         self.flushes += 1
         self.code_pages.clear()
+        self.decoded.clear()
         self.globals["CLO"] = self.globals["CHI"] = 0
         for hook in self.flush_hooks:
             hook()

@@ -64,7 +64,7 @@ class Syscalls:
             99: self.zero, 101: self.nanosleep, 113: self.clock_gettime,
             124: self.zero, 129: self.kill, 131: self.tgkill, 134: self.rt_sigaction,
             135: self.rt_sigprocmask, 160: self.uname, 163: self.getrlimit,
-            169: self.gettimeofday, 172: self.getpid, 173: self.getppid, 174: self.getuid,
+            169: self.gettimeofday, 179: self.sysinfo, 172: self.getpid, 173: self.getppid, 174: self.getuid,
             175: self.getuid, 176: self.getgid, 177: self.getgid, 178: self.getpid,
             214: self.brk, 215: self.munmap, 216: self.mremap, 222: self.mmap,
             226: self.mprotect, 233: self.zero, 259: self.flush_icache,
@@ -328,6 +328,15 @@ class Syscalls:
         return 0
 
     # -- time and randomness ---------------------------------------------------------
+    def sysinfo(self, buf: int, *_: int) -> int:
+        """struct sysinfo: uptime, loads, RAM figures of the guest's address space."""
+        total = self.space.size
+        free = max(0, self.space.mmap_low - self.space.brk)
+        info = struct.pack("<q3Q6QHH4xQQI", int(time.monotonic()), 0, 0, 0, total, free, 0, 0,
+                           0, 0, 1, 0, 0, 0, 1)
+        self.space.write(buf, info.ljust(112, b"\0"))
+        return 0
+
     def clock_gettime(self, clock: int, tp: int, *_: int) -> int:
         ns = time.clock_gettime_ns(clock)
         self.space.write(tp, TIMESPEC.pack(ns // 10**9, ns % 10**9))
