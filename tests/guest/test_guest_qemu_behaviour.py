@@ -95,10 +95,8 @@ def _ring0_instructions(cmdline: str) -> tuple[int, int]:
         loads = [s for s in elf.iter_segments() if s.header.p_type == "PT_LOAD"]
         lo = min(s.header.p_paddr for s in loads)
         hi = max(s.header.p_paddr + s.header.p_memsz for s in loads)
-    cmd = qemu_command(cmdline)
-    cmd[cmd.index("-enable-kvm")] = "-accel"
-    cmd[cmd.index("-accel") + 1:cmd.index("-accel") + 1] = ["tcg", "-singlestep", "-d",
-                                                             "exec,nochain", "-D", "/dev/stderr"]
+    cmd = qemu_command(cmdline, accel="tcg") + ["-singlestep", "-d", "exec,nochain",
+                                                 "-D", "/dev/stderr"]
     proc = subprocess.run(cmd, check=False, stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=60)
     assert proc.returncode & 1, proc.stdout
