@@ -34,6 +34,9 @@ int scenario_hello(int argc, const char *const *argv)
 	       "cmdline '%s'\n",
 	       platform.cpus, cpu_source_name(platform.cpu_source), platform.ram_bytes / MiB,
 	       clock_name(), platform.cmdline);
+	if (platform.cpus_listed > platform.cpus)
+		report_info("the %s lists %u cpus; this guest uses the first %u",
+			    cpu_source_name(platform.cpu_source), platform.cpus_listed, platform.cpus);
 	report_info("guest clock at the greeting: %lu us", clock_ns() / 1000);
 	report_info("start info v%u at 0x%lx, rsdp_paddr 0x%lx, lapic 0x%lx, ioapic 0x%lx",
 		    platform.start_info_version, platform.start_info, platform.rsdp, lapic_base,

@@ -66,6 +66,9 @@ int scenario_smp(int argc, const char *const *argv)
 	(void)argc, (void)argv;
 	printf("smp: %u cpus from the %s, bsp apic id %u\n", platform.cpus,
 	       cpu_source_name(platform.cpu_source), platform.bsp_apic_id);
+	if (platform.cpus_listed > platform.cpus)
+		report_info("%u cpus listed; this guest starts at most %u", platform.cpus_listed,
+			    MAX_CPUS);
 	printf("cpu 0 online (apic id %u)\n", lapic_id());
 	if (platform.cpus > 1) {
 		if (!is_ram(TRAMPOLINE_ADDR, tsize)) {

@@ -106,6 +106,7 @@ const char *cpu_source_name(enum cpu_source s)
 
 static void add_cpu(u32 apic_id, bool bsp)
 {
+	platform.cpus_listed++;
 	if (platform.cpus >= MAX_CPUS)
 		return;
 	if (bsp && platform.cpus) {

@@ -47,7 +47,8 @@ struct platform {
 	u64 mptable_addr;	/* boot option mptable=ADDR, 0 if absent */
 	bool mptable_off;	/* boot option mptable=off: CPUs from ACPI only */
 	enum cpu_source cpu_source;
-	unsigned cpus;
+	unsigned cpus;		/* usable: at most MAX_CPUS */
+	unsigned cpus_listed;	/* enabled CPUs in the table */
 	u32 apic_ids[MAX_CPUS];
 	u32 bsp_apic_id;
 	unsigned uart_ioapic_pin;
