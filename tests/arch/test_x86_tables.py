@@ -75,3 +75,53 @@ def test_elf_parser_never_fails_with_anything_but_booterror(data: bytes) -> None
             parse_elf(blob)
         except BootError:
             pass
+
+
+def _acpi_tables(blob: bytes, base: int) -> dict[bytes, bytes]:
+    """Follow RSDP → XSDT → tables the way a guest does, checking every checksum."""
+    rsdp = blob[:36]
+    assert rsdp[:8] == b"RSD PTR " and sum(rsdp[:20]) & 0xFF == 0 and sum(rsdp) & 0xFF == 0
+    assert rsdp[15] == 2  # revision 2: has an XSDT
+    xsdt_addr = struct.unpack_from("<Q", rsdp, 24)[0]
+
+    def table(addr: int) -> bytes:
+        off = addr - base
+        length = struct.unpack_from("<I", blob, off + 4)[0]
+        t = blob[off:off + length]
+        assert sum(t) & 0xFF == 0, t[:4]
+        return t
+
+    xsdt = table(xsdt_addr)
+    assert xsdt[:4] == b"XSDT"
+    n = (len(xsdt) - 36) // 8
+    out = {b"XSDT": xsdt}
+    for i in range(n):
+        t = table(struct.unpack_from("<Q", xsdt, 36 + 8 * i)[0])
+        out[t[:4]] = t
+    fadt = out[b"FACP"]
+    out[b"DSDT"] = table(struct.unpack_from("<Q", fadt, 140)[0])
+    return out
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 16, 254])
+def test_acpi_tables_describe_every_cpu(cpus: int) -> None:
+    from ember.arch.x86.acpi import FADT_FLAG_HW_REDUCED_ACPI, build_acpi
+
+    base = 0xE0000
+    blob, rsdp = build_acpi(base, cpus)
+    assert rsdp == base and len(blob) <= 0x10000
+    tables = _acpi_tables(blob, base)
+    assert set(tables) == {b"XSDT", b"FACP", b"APIC", b"DSDT"}
+    fadt = tables[b"FACP"]
+    assert len(fadt) == 276 and struct.unpack_from("<I", fadt, 112)[0] & FADT_FLAG_HW_REDUCED_ACPI
+    madt = tables[b"APIC"]
+    entries, off = [], 44
+    while off < len(madt):
+        kind, length = madt[off], madt[off + 1]
+        entries.append((kind, madt[off:off + length]))
+        off += length
+    lapics = [e for k, e in entries if k == 0]
+    assert [e[3] for e in lapics] == list(range(cpus))  # APIC IDs
+    assert all(struct.unpack_from("<I", e, 4)[0] & 1 for e in lapics)  # enabled
+    ioapics = [e for k, e in entries if k == 1]
+    assert len(ioapics) == 1 and struct.unpack_from("<I", ioapics[0], 4)[0] == 0xFEC00000

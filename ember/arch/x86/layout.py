@@ -29,7 +29,9 @@ CMDLINE_START = 0x20000
 CMDLINE_MAX_SIZE = 0x10000
 EBDA_START = 0x9FC00  # MP table lives here (Extended BIOS Data Area)
 LOW_RAM_END = 0xA0000  # VGA hole from here to 1 MiB
-BIOS_START = 0xF0000
+ACPI_START = 0xE0000  # RSDP and tables: where guests scan for "RSD PTR "
+ACPI_MAX_SIZE = 0x10000
+BIOS_START = 0xE0000  # reserved up to 1 MiB (ACPI tables, the legacy BIOS area)
 HIMEM_START = 0x100000  # 1 MiB: where kernels load
 
 # --- the 32-bit MMIO gap --------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ember.arch.x86 import layout
 from ember.arch.x86.elf import is_elf, parse_elf
 from ember.arch.x86.errors import BootError, CmdlineError
+from ember.arch.x86.acpi import build_acpi
 from ember.arch.x86.mptable import build_mptable
 from ember.memory import GuestMemory
 
@@ -87,11 +88,21 @@ def load_kernel(
         raise BootError(
             f"{kernel} is neither an ELF kernel with a PVH note nor a bzImage (no ELF magic, no 'HdrS' header)"
         )
+    write_platform_tables(mem, nr_cpus)
+    return setup
+
+
+def write_platform_tables(mem: GuestMemory, nr_cpus: int) -> int:
+    """The MP table (EBDA) and the ACPI tables (0xE0000); returns the RSDP address."""
     mp = build_mptable(layout.EBDA_START, nr_cpus)
     if layout.EBDA_START + len(mp) > layout.LOW_RAM_END:
         raise BootError(f"{nr_cpus} vCPUs do not fit in the MP table area")
     mem.write(layout.EBDA_START, mp)
-    return setup
+    tables, rsdp = build_acpi(layout.ACPI_START, nr_cpus)
+    if len(tables) > layout.ACPI_MAX_SIZE:
+        raise BootError(f"ACPI tables for {nr_cpus} vCPUs do not fit their area")
+    mem.write(layout.ACPI_START, tables)
+    return rsdp
 
 
 def _ram_low_end(mem: GuestMemory) -> int:
@@ -133,7 +144,7 @@ def _load_pvh(mem: GuestMemory, data: bytes, path: str, cmdline: str, initrd: by
         nr_modules, initrd_place = 1, (addr, len(initrd))
     info = _START_INFO.pack(
         HVM_START_MAGIC, HVM_START_INFO_VERSION, 0, nr_modules,
-        layout.PVH_MODLIST_START if nr_modules else 0, layout.CMDLINE_START, 0,
+        layout.PVH_MODLIST_START if nr_modules else 0, layout.CMDLINE_START, layout.ACPI_START,
         layout.PVH_MEMMAP_START, len(entries), 0,
     )
     mem.write(layout.PVH_INFO_START, info)
@@ -168,7 +179,7 @@ def _load_bzimage(mem: GuestMemory, data: bytes, path: str, cmdline: str, initrd
     zero_page = build_boot_params(
         image.setup_header, layout.CMDLINE_START, len(raw),
         initrd_place[0] if initrd_place else 0, initrd_place[1] if initrd_place else 0,
-        layout.e820_map(mem.total_size),
+        layout.e820_map(mem.total_size), acpi_rsdp_addr=layout.ACPI_START,
     )
     mem.write(layout.ZERO_PAGE_START, zero_page)
     log.info("bzImage protocol %s loaded at %#x", image.setup_header.protocol, image.load_address)
