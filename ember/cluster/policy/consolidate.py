@@ -312,7 +312,7 @@ class _Scratch:
                 sel = np.flatnonzero(key <= bound)  # every host tying the bound, so ids decide
             else:
                 sel = np.arange(ids.size)
-            sel = sel[np.lexsort((ids[sel], key[sel]))]
+            sel = sel[np.lexsort((ids[sel], key[sel]))][:chunk]
             front = ids[sel]
             busy = self.alloc[front] != 0
             refused = np.zeros(front.size, dtype=bool)
