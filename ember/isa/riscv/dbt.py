@@ -21,6 +21,7 @@ again (the baseline showing what the code cache buys).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -59,6 +60,17 @@ def uses_text(ins: Instr) -> str:
 
 
 _FORMATS: dict[str, tuple[tuple[str, ...], str]] = {}
+_REG = r"(r\d+|x\[\d+\])"
+#: Adding zero to a register value needs no wrap-around mask (mv, loads at
+#: offset 0): CPython folds constant expressions but not these.
+_ADD_ZERO = (re.compile(rf"\({_REG} \+ \(0\)\) & 0xFFFFFFFFFFFFFFFF"),
+             re.compile(rf"\(0 \+ {_REG}\) & 0xFFFFFFFFFFFFFFFF"))
+
+
+def _peephole(line: str) -> str:
+    for pattern in _ADD_ZERO:
+        line = pattern.sub(r"\1", line)
+    return line
 
 
 def _formats(kind: str) -> tuple[tuple[str, ...], str]:
@@ -260,12 +272,12 @@ class Translator:
         def fill(text: str, ins: Instr, at: int) -> str:
             if ins.rd and "{RD}" in text:
                 written.add(ins.rd)
-            return text.format_map({
+            return _peephole(text.format_map({
                 "R1": reg(ins.rs1), "R2": reg(ins.rs2), "RD": reg(ins.rd) if ins.rd else "_",
                 "FD": f"f[{ins.rd}]", "F1": f"f[{ins.rs1}]", "F2": f"f[{ins.rs2}]",
                 "F3": f"f[{ins.ex >> 3}]", "IMM": f"({ins.imm})", "EX": str(ins.ex),
                 "RM": str(ins.ex & 7), "PC": str(at), "NPC": str(at + ins.length),
-            })
+            }))
 
         # Every way out of the trace sets k (instructions executed in this
         # pass) and e (exit slot) and breaks to one shared epilogue, so the code

@@ -65,7 +65,8 @@ def _load(expr: str) -> Op:
 def _store(stmt: str) -> Op:
     # A store into a page holding translated code invalidates it; CLO/CHI
     # bound all such pages so ordinary stores pay one comparison.
-    return Op((f"a = {ADDR}", stmt, "if CLO <= a < CHI: SMC(a)"))
+    # Code usually sits below the data, heap and stack: test the upper bound first.
+    return Op((f"a = {ADDR}", stmt, "if a < CHI and CLO <= a: SMC(a)"))
 
 
 OPS: dict[str, Op] = {
