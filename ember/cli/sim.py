@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--policy", default="thr-mmt-0.8",
                      help="<detector>-<selector>-<parameter> (thr|iqr|mad|lr|lrr, mmt|mc|rs|mu), "
                           "or dvfs / npa (default: %(default)s)")
-    cmp = sub.add_parser("compare", help="simulate every policy of the study (or --policies) side by side")
+    cmp = sub.add_parser("compare", help="simulate every policy of the study (or --policies) side by side; "
+                         "--trace may also be a folder of day folders, all swept in parallel")
     _common(cmp)
     cmp.add_argument("--policies", help="comma-separated policy names (default: the 22 of the study)")
     cmp.add_argument("--jobs", type=int, default=0, help="worker processes (default: the CPUs)")
@@ -119,8 +120,10 @@ def _run_many(cfgs: list[Any], args: argparse.Namespace) -> list[Any]:
     from ember.sim.sweep import Job, sweep
     from ember.sim.trace import load_trace
 
-    load_trace(args.trace, args.samples, args.interval)  # a malformed trace fails here, once
-    jobs = [Job(args.trace, cfg, args.samples, args.interval) for cfg in cfgs]
+    days = _days(args.trace)
+    for day in days:
+        load_trace(day, args.samples, args.interval)  # a malformed trace fails here, once
+    jobs = [Job(day, cfg, args.samples, args.interval) for day in days for cfg in cfgs]
     if args.json or _quiet():
         return sweep(jobs, args.jobs or None)
     from rich.progress import Progress
@@ -128,6 +131,19 @@ def _run_many(cfgs: list[Any], args: argparse.Namespace) -> list[Any]:
     with Progress(transient=True) as bar:
         task = bar.add_task(f"{len(jobs)} runs", total=len(jobs))
         return sweep(jobs, args.jobs or None, lambda job, res: bar.advance(task))
+
+
+def _days(folder: str) -> list[str]:
+    """A trace folder, or a folder of day folders (every day is then swept)."""
+    from pathlib import Path
+
+    path = Path(folder)
+    if path.is_dir():
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+        subdirs = sorted((p for p in entries if p.is_dir()), key=lambda p: p.name.encode())
+        if subdirs and not any(p.is_file() for p in entries):
+            return [str(p) for p in subdirs]
+    return [folder]
 
 
 def _print(results: list[Any], args: argparse.Namespace) -> None:
@@ -143,16 +159,23 @@ def _print(results: list[Any], args: argparse.Namespace) -> None:
         print(json.dumps(rows[0] if args.action == "run" else rows, indent=2))
         return
     first = results[0]
-    print(f"trace {first.trace}: {first.vms} VMs on {first.hosts} hosts; model {first.model}; seed {first.seed}")
+    traces = sorted({r.trace for r in results})
+    if len(traces) == 1:
+        print(f"trace {first.trace}: {first.vms} VMs on {first.hosts} hosts; model {first.model}; seed {first.seed}")
+    else:
+        print(f"{len(traces)} traces on {first.hosts} hosts; model {first.model}; seed {first.seed}")
     if first.model == "ember":
         print("fixes of CloudSim 3.0.3: " + "; ".join(f"{k} ({v})" for k, v in FIXES.items()))
     print(f"kept in both models: {KEPT}")
-    table = [[h for _, h, _ in COLUMNS]]
+    columns = ((("trace", "day", "{}"),) if len(traces) > 1 else ()) + COLUMNS
+    table = [[h for _, h, _ in columns]]
     for r in results:
         d = r.as_dict()
-        table.append([fmt.format(d[k] * SCALE.get(k, 1)) for k, _, fmt in COLUMNS])
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+        table.append([fmt.format(d[k] * SCALE.get(k, 1)) if isinstance(d[k], int | float) else fmt.format(d[k])
+                      for k, _, fmt in columns])
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    left = len(columns) - len(COLUMNS) + 1  # name columns are left-aligned
     for j, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if j == 0:
             print("  ".join("-" * w for w in widths))

@@ -10,8 +10,8 @@ import pytest
 from ember.cli import main
 
 
-def trace_dir(tmp_path: Path, vms: int = 12, samples: int = 8) -> Path:
-    folder = tmp_path / "day"
+def trace_dir(tmp_path: Path, vms: int = 12, samples: int = 8, name: str = "day") -> Path:
+    folder = tmp_path / name
     folder.mkdir()
     for i in range(vms):
         values = [(i * 7 + k * 13) % 60 for k in range(samples)]
@@ -77,3 +77,16 @@ def test_malformed_trace_and_empty_folder(tmp_path: Path, capsys: pytest.Capture
     empty.mkdir()
     assert main(["sim", "run", "--trace", str(empty)]) == 2
     assert "holds no files" in capsys.readouterr().err
+
+
+def test_compare_sweeps_a_folder_of_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    days = tmp_path / "days"
+    days.mkdir()
+    for name in ("d2", "d1"):
+        trace_dir(days, name=name)
+    rc = main(["sim", "compare", "--trace", str(days), "--samples", "8", "--hosts", "10", "--jobs", "1",
+               "--policies", "dvfs,thr-mu-0.8"])
+    assert rc == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split()[:2] for line in lines if line.startswith("d1") or line.startswith("d2")]
+    assert rows == [["d1", "dvfs"], ["d1", "thr-mu-0.8"], ["d2", "dvfs"], ["d2", "thr-mu-0.8"]]
