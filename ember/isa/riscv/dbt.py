@@ -42,7 +42,7 @@ MAX_BLOCK = 48
 #: much as interpreting a block a few hundred times, and most of a static
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
-HOT_THRESHOLD = 32
+HOT_THRESHOLD = 48
 #: Instructions a translated loop runs before returning to the dispatcher.
 LOOP_SLICE = 1 << 20
 Block = Callable[[], Any]
@@ -259,7 +259,9 @@ class Translator:
                 if n and token in text:
                     uses[n] = uses.get(n, 0) + text.count(token)
         loops = any(_target(at, ins) == pc for at, ins in instrs) or after == pc
-        local = {n for n, k in uses.items() if k >= 2 or loops}
+        # A local costs a load at entry and a store at exit: worth it from three
+        # uses on (each use of x[n] is a subscript), and always in a loop.
+        local = {n for n, k in uses.items() if k >= 3 or loops}
         written: set[int] = set()
         targets: list[int] = [pc] if loops else []  # slot 0 of a loop: its own head
         mask = int(MK, 16)
