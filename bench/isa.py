@@ -33,6 +33,7 @@ CORPUS = ROOT / "build" / "isa"
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "EMBER_CORPUS": "bench"}
 #: program -> arguments, sized so each run retires 0.5-10 million instructions.
 PROGRAMS: dict[str, list[str]] = {
+    "loops": ["2000"],
     "intmath": ["20000"],
     "recursion": ["18"],
     "malloc": ["3000"],

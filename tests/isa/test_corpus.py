@@ -23,6 +23,7 @@ PROGRAMS: dict[str, list[str]] = {
     "atomics": [],
     "strings": ["60"],
     "badmem": [],
+    "loops": ["150"],
 }
 
 
