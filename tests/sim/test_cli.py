@@ -88,5 +88,5 @@ def test_compare_sweeps_a_folder_of_days(tmp_path: Path, capsys: pytest.CaptureF
                "--policies", "dvfs,thr-mu-0.8"])
     assert rc == 0
     lines = capsys.readouterr().out.splitlines()
-    rows = [line.split()[:2] for line in lines if line.startswith("d1") or line.startswith("d2")]
+    rows = [line.split()[:2] for line in lines if line.startswith(("d1", "d2"))]
     assert rows == [["d1", "dvfs"], ["d1", "thr-mu-0.8"], ["d2", "dvfs"], ["d2", "thr-mu-0.8"]]

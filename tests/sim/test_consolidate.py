@@ -6,7 +6,16 @@ import dataclasses
 
 import numpy as np
 
-from ember.cluster.policy import ClusterState, HostTable, Policy, Thr, VmTable, consolidate, parse_policy, place_new
+from ember.cluster.policy import (
+    ClusterState,
+    HostTable,
+    Policy,
+    Thr,
+    VmTable,
+    consolidate,
+    parse_policy,
+    place_new,
+)
 from ember.cluster.policy.placement import FewestInstances, FirstFit, Pabfd
 from ember.cluster.power import HP_ML110_G4, HP_ML110_G5, table_array
 

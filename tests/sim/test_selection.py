@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ember.cluster.policy.selection import Candidates, Mc, Mmt, Mu, Rs, r_squared_each
 
@@ -53,3 +55,14 @@ def test_mc_constant_history_never_wins() -> None:
     r2 = r_squared_each(hist)
     assert np.isnan(r2[0])
     assert Mc().select(cands([1, 1, 1], hist=hist), RNG) != 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6), st.integers(0, 10_000))
+def test_r_squared_shortcut_matches_one_fit_per_vm(n: int, seed: int) -> None:
+    from ember.cluster.policy.selection import _r_squared_lstsq
+
+    data = np.random.default_rng(seed).random((n, 30))
+    fast = r_squared_each(data)
+    slow = _r_squared_lstsq(data, np.zeros(n, dtype=bool), n)
+    assert np.allclose(fast, slow, atol=1e-9)

@@ -77,23 +77,41 @@ class Rs:
 def r_squared_each(data: np.ndarray) -> np.ndarray:
     """R² of regressing each row on all the others (least squares with intercept).
 
-    Rows are variables, columns observations. NaN where a row is constant
-    (R² undefined), so it never wins a comparison.
+    Rows are variables, columns observations. All rows at once from the
+    inverse covariance matrix: R²_i = 1 - 1 / (S_ii (S⁻¹)_ii). Falls back to
+    one least-squares fit per row when S is singular. NaN where a row is
+    constant (R² undefined), so it never wins a comparison.
     """
     import numpy as np
 
-    n, m = data.shape
-    out = np.empty(n)
+    n = data.shape[0]
+    constant = np.ptp(data, axis=1) == 0
+    centred = data - data.mean(axis=1, keepdims=True)
+    cov = centred @ centred.T
+    try:
+        inv = np.linalg.inv(cov)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1.0 - 1.0 / (np.diag(cov) * np.diag(inv))
+        if np.all(np.isfinite(r2[~constant])) and np.all(r2[~constant] <= 1 + 1e-9):
+            return np.where(constant, np.nan, r2)
+    except np.linalg.LinAlgError:
+        pass
+    return _r_squared_lstsq(data, constant, n)
+
+
+def _r_squared_lstsq(data: np.ndarray, constant: np.ndarray, n: int) -> np.ndarray:
+    import numpy as np
+
+    m = data.shape[1]
+    out = np.full(n, np.nan)
     for i in range(n):
+        if constant[i]:
+            continue
         y = data[i]
         x = np.column_stack([np.ones(m), np.delete(data, i, axis=0).T])
         coef, *_ = np.linalg.lstsq(x, y, rcond=None)
         resid = y - x @ coef
-        if np.ptp(y) == 0:
-            out[i] = np.nan  # a constant history: nothing to explain
-            continue
-        sst = float(((y - y.mean()) ** 2).sum())
-        out[i] = 1.0 - float((resid**2).sum()) / sst
+        out[i] = 1.0 - float((resid**2).sum()) / float(((y - y.mean()) ** 2).sum())
     return out
 
 
