@@ -18,8 +18,11 @@ build/isa/%: tests/isa/corpus/%.c mk/isa.mk | $(STAMP)/apt
 isa-corpus: $(ISA_CORPUS)
 
 isa-demo: isa-corpus
-	$(BIN)/ember isa run --engine interp --stats build/isa/hello one two
-	$(BIN)/ember isa run --engine dbt --stats build/isa/recursion 16
+	@echo "== ember isa: a static RISC-V program, interpreted (hello exits with argc+40)"
+	-$(BIN)/ember isa run --engine interp --stats build/isa/hello one two; echo "guest exit status: $$?"
+	@echo "== the same kind of program under the translator, and under qemu-riscv64 for comparison"
+	$(BIN)/ember isa run --engine dbt --stats build/isa/loops 1000
+	qemu-riscv64 build/isa/loops 1000
 
 BUILD += isa-corpus
 DEMO += isa-demo
