@@ -139,3 +139,28 @@ def test_nan_boxing() -> None:
     assert unit.add_s(0xFFFFFFFF3F800000, 0xFFFFFFFF3F800000, fpu.RNE) == 0xFFFFFFFF40000000
     assert unit.add_d(bits(math.inf), bits(-math.inf), fpu.RNE) == fpu.D.qnan
     assert unit.flags == fpu.NV
+
+
+any_double = st.one_of(
+    st.floats(width=64),
+    st.integers(0, (1 << 64) - 1).map(value),  # any bit pattern: NaNs with payloads, subnormals
+    st.sampled_from([0.0, -0.0, 2.0**-1022, 2.0**-1074, 1.7976931348623157e308, 1.0, 3.0]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_double, any_double, st.sampled_from([fpu.RNE, fpu.DYN]))
+def test_fast_path_equals_exact_path(a: float, b: float, rm: int) -> None:
+    """The host-float fast path of Fpu gives the same bits and flags as the
+    exact integer implementation, for every input."""
+    ba, bb = bits(a), bits(b)
+    for method, exact in (("add_d", lambda: fpu.add(ba, bb, fpu.D, fpu.RNE)),
+                          ("sub_d", lambda: fpu.add(ba, bb, fpu.D, fpu.RNE, True)),
+                          ("mul_d", lambda: fpu.mul(ba, bb, fpu.D, fpu.RNE)),
+                          ("div_d", lambda: fpu.div(ba, bb, fpu.D, fpu.RNE))):
+        unit = fpu.Fpu()
+        got = getattr(unit, method)(ba, bb, rm)
+        assert (got, unit.flags) == exact(), method
+    unit = fpu.Fpu()
+    got = unit.sqrt_d(ba, rm)
+    assert (got, unit.flags) == fpu.sqrt(ba, fpu.D, fpu.RNE)

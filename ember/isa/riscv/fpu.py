@@ -11,7 +11,8 @@ values live NaN-boxed in the 64-bit f registers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 
 # fflags bits (fcsr[4:0]).
 NX, UF, OF, DZ, NV = 1, 2, 4, 8, 16
@@ -26,31 +27,26 @@ _ZERO, _SUB, _NORM, _INF, _QNAN, _SNAN = range(6)
 
 @dataclass(frozen=True)
 class Fmt:
-    """An IEEE binary format: exponent and fraction widths."""
+    """An IEEE binary format: exponent and fraction widths, and the derived
+    constants (precomputed: they are read on every operation)."""
 
     ebits: int
     mbits: int
+    width: int = field(init=False)
+    bias: int = field(init=False)
+    emin: int = field(init=False)
+    emax: int = field(init=False)
+    #: RISC-V's canonical NaN: positive, quiet, zero payload.
+    qnan: int = field(init=False)
 
-    @property
-    def width(self) -> int:
-        return 1 + self.ebits + self.mbits
-
-    @property
-    def bias(self) -> int:
-        return (1 << (self.ebits - 1)) - 1
-
-    @property
-    def emin(self) -> int:
-        return 1 - self.bias
-
-    @property
-    def emax(self) -> int:
-        return self.bias
-
-    @property
-    def qnan(self) -> int:
-        """RISC-V's canonical NaN: positive, quiet, zero payload."""
-        return ((1 << self.ebits) - 1) << self.mbits | 1 << (self.mbits - 1)
+    def __post_init__(self) -> None:
+        bias = (1 << (self.ebits - 1)) - 1
+        derived = {
+            "width": 1 + self.ebits + self.mbits, "bias": bias, "emin": 1 - bias, "emax": bias,
+            "qnan": ((1 << self.ebits) - 1) << self.mbits | 1 << (self.mbits - 1),
+        }
+        for name, val in derived.items():
+            object.__setattr__(self, name, val)
 
 
 S = Fmt(8, 23)
@@ -345,6 +341,28 @@ def convert(a: int, src: Fmt, dst: Fmt, rm: int) -> tuple[int, int]:
     return _round(sign, m, e, dst, rm)
 
 
+_Q = struct.Struct("<Q")
+_F64 = struct.Struct("<d")
+_MIN_NORMAL = 2.0 ** -1022
+_MAX_FINITE = 1.7976931348623157e308
+
+
+def _float(b: int) -> float:
+    return _F64.unpack(_Q.pack(b))[0]
+
+
+def _bits(x: float) -> int:
+    return _Q.unpack(_F64.pack(x))[0]
+
+
+def _exact_quotient(r: float, a: float, b: float) -> bool:
+    """Is r exactly a / b? (r*b == a in exact rational arithmetic)"""
+    rn, rd = r.as_integer_ratio()
+    an, ad = a.as_integer_ratio()
+    bn, bd = b.as_integer_ratio()
+    return rn * bn * ad == an * rd * bd
+
+
 class Fpu:
     """The F/D state (fflags, frm) and the operations the instruction templates call.
 
@@ -403,19 +421,63 @@ class Fpu:
         u = self.unbox
         return self._s(fma(u(a), u(b), u(c), S, self.rm(rm), np, nc))
 
+    # Doubles in round-to-nearest-even (what C code runs in) take a fast path
+    # through the host's IEEE arithmetic, which rounds identically, when the
+    # result is a finite normal number: then only NX can be raised, and it is
+    # decided exactly (TwoSum's error term, or integer cross-multiplication).
+    # Everything else (NaNs, infinities, overflow, tiny results, directed
+    # modes) goes through the exact integer path.
     def add_d(self, a: int, b: int, rm: int) -> int:
+        if rm == RNE or (rm == DYN and self.frm == RNE):
+            fa, fb = _float(a), _float(b)
+            r = fa + fb
+            if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
+                s = r - fa
+                if (fa - (r - s)) + (fb - s) != 0.0:
+                    self.flags |= NX
+                return _bits(r)
         return self._d(add(a, b, D, self.rm(rm)))
 
     def sub_d(self, a: int, b: int, rm: int) -> int:
+        if rm == RNE or (rm == DYN and self.frm == RNE):
+            fa, fb = _float(a), -_float(b)
+            r = fa + fb
+            if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
+                s = r - fa
+                if (fa - (r - s)) + (fb - s) != 0.0:
+                    self.flags |= NX
+                return _bits(r)
         return self._d(add(a, b, D, self.rm(rm), True))
 
     def mul_d(self, a: int, b: int, rm: int) -> int:
+        if rm == RNE or (rm == DYN and self.frm == RNE):
+            fa, fb = _float(a), _float(b)
+            r = fa * fb
+            if _MIN_NORMAL <= abs(r) <= _MAX_FINITE and not math.isinf(fa) and not math.isinf(fb):
+                if not _exact_quotient(fa, r, fb):  # fa * fb == r  <=>  fa == r / fb
+                    self.flags |= NX
+                return _bits(r)
         return self._d(mul(a, b, D, self.rm(rm)))
 
     def div_d(self, a: int, b: int, rm: int) -> int:
+        if rm == RNE or (rm == DYN and self.frm == RNE):
+            fa, fb = _float(a), _float(b)
+            if fb != 0.0 and not math.isinf(fb):
+                r = fa / fb
+                if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
+                    if not _exact_quotient(r, fa, fb):
+                        self.flags |= NX
+                    return _bits(r)
         return self._d(div(a, b, D, self.rm(rm)))
 
     def sqrt_d(self, a: int, rm: int) -> int:
+        if rm == RNE or (rm == DYN and self.frm == RNE):
+            fa = _float(a)
+            if _MIN_NORMAL <= fa <= _MAX_FINITE:
+                r = math.sqrt(fa)
+                if not _exact_quotient(r, fa, r):  # r * r == fa
+                    self.flags |= NX
+                return _bits(r)
         return self._d(sqrt(a, D, self.rm(rm)))
 
     def fma_d(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
