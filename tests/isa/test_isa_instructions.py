@@ -13,7 +13,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import assemble, run_qemu
+from isa_support import assemble, run_qemu
 
 from ember.isa.riscv import run_program
 

@@ -8,9 +8,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import assemble, run_ember
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from isa_support import assemble, run_ember
 
 from ember.isa.riscv import ElfError, GuestFault, IllegalInstruction, IsaError, run_program
 from ember.isa.riscv.errors import BusError

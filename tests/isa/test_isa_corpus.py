@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import guest_status, run_ember, run_qemu
+from isa_support import guest_status, run_ember, run_qemu
 
 pytestmark = pytest.mark.qemu
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CC, ROOT, run_ember
+from isa_support import CC, ROOT, run_ember
 
 from ember.isa.riscv import Machine, make_engine
 from ember.isa.riscv.interp import timed_run
