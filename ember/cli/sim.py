@@ -82,6 +82,10 @@ def main(args: argparse.Namespace) -> int:
     from ember.cluster.policy import parse_policy
     from ember.sim.engine import BASELINES, STUDY_POLICIES, RunConfig
 
+    if getattr(args, "jobs", 0) < 0:
+        from ember.errors import ConfigError
+
+        raise ConfigError(f"--jobs must be 0 (all CPUs) or more, got {args.jobs}")
     if args.action == "run":
         names = [args.policy]
     else:

@@ -110,6 +110,8 @@ class Simulation:
             raise SimError(f"unknown model {cfg.model!r}; choose from {', '.join(MODELS)}")
         if cfg.hosts < 1:
             raise SimError(f"--hosts must be at least 1, got {cfg.hosts}")
+        if cfg.seed < 0:
+            raise SimError(f"--seed must be 0 or more, got {cfg.seed}")
         self.cfg = cfg
         self.trace = trace
         self.cloudsim = cfg.model == "cloudsim"

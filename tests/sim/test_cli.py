@@ -57,6 +57,8 @@ def test_compare_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (["--policy", "bogus"], "is not <detector>-<selector>-<parameter>"),
         (["--samples", "9"], "has 8 values, needs 9"),
         (["--hosts", "1"], "do not fit on 1 hosts"),
+        (["--seed", "-3"], "--seed must be 0 or more"),
+        (["--interval", "0"], "--interval must be positive"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
