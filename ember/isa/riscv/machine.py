@@ -226,7 +226,8 @@ class Machine:
             self.flush()
 
     def code_changed(self, lo: int, hi: int) -> None:
-        if any(lo // PAGE <= p <= (hi - 1) // PAGE for p in self.code_pages):
+        """Memory [lo, hi) was rewritten behind the engines' back (a syscall)."""
+        if hi > lo and any(lo // PAGE <= p <= (hi - 1) // PAGE for p in self.code_pages):
             self.flush()
 
     def flush(self) -> None:

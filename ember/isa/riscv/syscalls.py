@@ -112,12 +112,14 @@ class Syscalls:
         self.space.check(buf, count)
         data = os.read(fd, count)
         self.space.write(buf, data)
+        self.m.code_changed(buf, buf + len(data))  # a read into code invalidates it too
         return len(data)
 
     def pread64(self, fd: int, buf: int, count: int, off: int, *_: int) -> int:
         self.space.check(buf, count)
         data = os.pread(fd, count, off)
         self.space.write(buf, data)
+        self.m.code_changed(buf, buf + len(data))
         return len(data)
 
     def write(self, fd: int, buf: int, count: int, *_: int) -> int:
