@@ -10,16 +10,24 @@ import argparse
 import importlib
 import os
 import sys
-from typing import NamedTuple, Sequence
 
 from ember import __version__
 from ember.errors import EmberError
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-class Command(NamedTuple):
-    name: str
-    module: str
-    help: str
+
+class Command:
+    """One subcommand: its name, the module that implements it, and its help line."""
+
+    __slots__ = ("name", "module", "help")
+
+    def __init__(self, name: str, module: str, help: str) -> None:  # noqa: A002 - argparse's word
+        self.name = name
+        self.module = module
+        self.help = help
 
 
 #: name, module (which defines ``add_arguments(parser)`` and ``main(args) -> int``), help.

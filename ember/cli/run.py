@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
@@ -94,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
         vm.close()
     assert result is not None
     if args.json:
+        import json
+
         print(json.dumps({
             "reason": result.reason, "status": result.status, "detail": result.detail,
             "seconds": round(elapsed, 6), "console": captured.decode("utf-8", "replace"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import errno
 import functools
 import os
@@ -13,6 +12,7 @@ from ember.kvm import structs as s
 from ember.kvm._sys import ioctl
 from ember.kvm.caps import REQUIRED_CAPS, Cap
 from ember.kvm.errors import IoctlError, KvmCapabilityMissing, KvmUnavailable
+from ember.record import Record
 
 KVM_DEVICE = "/dev/kvm"
 KVM_API_VERSION = 12  # the only stable API version there has ever been
@@ -21,12 +21,14 @@ _CPUID_ENTRIES_START = 80
 _CPUID_ENTRIES_MAX = 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class KvmFlavour:
+class KvmFlavour(Record):
     """Whether KVM here runs guests on VT-x/AMD-V or in software."""
 
-    hardware: bool
-    description: str
+    __slots__ = ("hardware", "description")
+
+    def __init__(self, hardware: bool, description: str) -> None:
+        self.hardware = hardware
+        self.description = description
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,14 +12,16 @@ import errno
 import mmap
 import os
 import struct
-from dataclasses import dataclass
-from typing import Sequence
 
 from ember.kvm import ioctls
 from ember.kvm import structs as s
 from ember.kvm._sys import ioctl, raw_ioctl
 from ember.kvm.caps import KVM_EXIT_IO_OUT, ExitReason
 from ember.kvm.errors import IoctlError
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 _U32 = struct.Struct("<I")
 _IO = struct.Struct("<BBHIQ")  # kvm_run.io: direction, size, port, count, data_offset
@@ -28,7 +30,6 @@ _U = s.RUN_EXIT_UNION
 _MMIO_DATA = _U + 8
 
 
-@dataclass(slots=True)
 class VcpuExit:
     """One exit from KVM_RUN.
 
@@ -38,16 +39,25 @@ class VcpuExit:
     and internal errors (``subtype``, ``words``).
     """
 
-    reason: int
-    port: int = 0
-    addr: int = 0
-    size: int = 0
-    count: int = 0
-    is_write: bool = False
-    data: bytes = b""
-    subtype: int = 0
-    words: tuple[int, ...] = ()
-    _data_offset: int = 0
+    __slots__ = ("reason", "port", "addr", "size", "count", "is_write", "data", "subtype", "words",
+                 "_data_offset")
+
+    def __init__(self, reason: int, port: int = 0, addr: int = 0, size: int = 0, count: int = 0,
+                 is_write: bool = False, data: bytes = b"", subtype: int = 0, words: tuple[int, ...] = (),
+                 _data_offset: int = 0) -> None:
+        self.reason = reason
+        self.port = port
+        self.addr = addr
+        self.size = size
+        self.count = count
+        self.is_write = is_write
+        self.data = data
+        self.subtype = subtype
+        self.words = words
+        self._data_offset = _data_offset
+
+    def __repr__(self) -> str:
+        return f"VcpuExit({self.name}, port={self.port:#x}, addr={self.addr:#x}, size={self.size})"
 
     @property
     def name(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from ember.kvm import ioctls
 from ember.kvm import structs as s

@@ -11,24 +11,32 @@ from __future__ import annotations
 import ctypes
 import mmap
 import struct
-from dataclasses import dataclass, field
-from typing import Iterator
 
 from ember.memory.errors import InvalidGuestAddress
+from ember.record import Record
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PAGE_SIZE = 4096
 _U8, _U16, _U32, _U64 = (struct.Struct(f) for f in ("<B", "<H", "<I", "<Q"))
 
 
-@dataclass
-class GuestRegion:
+class GuestRegion(Record):
     """One contiguous range of guest-physical memory backed by one host mapping."""
 
-    guest_addr: int
-    size: int
-    slot: int
-    mapping: mmap.mmap = field(repr=False)
-    host_addr: int = 0
+    __slots__ = ("guest_addr", "size", "slot", "mapping", "host_addr")
+
+    def __init__(self, guest_addr: int, size: int, slot: int, mapping: mmap.mmap, host_addr: int = 0) -> None:
+        self.guest_addr = guest_addr
+        self.size = size
+        self.slot = slot
+        self.mapping = mapping
+        self.host_addr = host_addr
+
+    def __repr__(self) -> str:
+        return f"GuestRegion(guest_addr={self.guest_addr:#x}, size={self.size:#x}, slot={self.slot})"
 
     @property
     def end(self) -> int:

@@ -9,24 +9,28 @@ all ones, like an unclaimed ISA/PCI cycle.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import Protocol
-
+from ember.record import Record
 from ember.vmm.errors import VmError
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Protocol
 
-class BusDevice(Protocol):
-    def read(self, offset: int, size: int) -> int: ...
+    class BusDevice(Protocol):
+        def read(self, offset: int, size: int) -> int: ...
 
-    def write(self, offset: int, value: int, size: int) -> None: ...
+        def write(self, offset: int, value: int, size: int) -> None: ...
 
 
-@dataclass(frozen=True)
-class BusRange:
-    base: int
-    length: int
-    device: BusDevice
-    name: str
+class BusRange(Record):
+    __slots__ = ("base", "length", "device", "name")
+
+    def __init__(self, base: int, length: int, device: BusDevice, name: str) -> None:
+        self.base = base
+        self.length = length
+        self.device = device
+        self.name = name
 
     @property
     def end(self) -> int:
@@ -57,5 +61,5 @@ class IoBus:
                 return r
         return None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[BusRange]:
         return iter(self._ranges)

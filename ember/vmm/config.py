@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 
 from ember.arch.x86.layout import MIN_MEMORY
 from ember.errors import ConfigError
+from ember.record import Record
 
-_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.I)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 DEFAULT_MEMORY = 256 << 20
 #: The guest-physical address space KVM can map without 5-level EPT: 2^46 bytes (64 TiB).
 MAX_GUEST_PHYS_BITS = 46
@@ -20,10 +18,17 @@ MAX_VCPUS_MPTABLE = 254
 
 def parse_size(text: str, what: str = "size") -> int:
     """'256M', '1G', '512K', '1048576' (bytes) → bytes. Units are binary (QEMU's convention)."""
-    m = _SIZE_RE.match(str(text))
-    if not m:
+    s = str(text).strip().upper()
+    for suffix in ("IB", "B"):  # 256MiB, 256MB, 4096B
+        if s.endswith(suffix):
+            s = s[: -len(suffix)]
+            break
+    unit = ""
+    if s[-1:] in ("K", "M", "G", "T"):
+        unit, s = s[-1], s[:-1].rstrip()
+    if not s or not s.isascii() or not s.isdigit():
         raise ConfigError(f"{what} {text!r} is not a size: write e.g. 256M, 2G or 65536K")
-    return int(m.group(1)) * _UNITS[m.group(2).upper()]
+    return int(s) * _UNITS[unit]
 
 
 def format_size(n: int) -> str:
@@ -40,13 +45,18 @@ def host_memory() -> int:
         return 1 << 40
 
 
-@dataclass(frozen=True)
-class VmConfig:
-    kernel: str
-    cmdline: str = ""
-    initrd: str | None = None
-    vcpus: int = 1
-    memory: int = DEFAULT_MEMORY
+class VmConfig(Record):
+    """What to boot and with how much: the VM's whole configuration, validated by :meth:`validate`."""
+
+    __slots__ = ("kernel", "cmdline", "initrd", "vcpus", "memory")
+
+    def __init__(self, kernel: str, cmdline: str = "", initrd: str | None = None, vcpus: int = 1,
+                 memory: int = DEFAULT_MEMORY) -> None:
+        self.kernel = kernel
+        self.cmdline = cmdline
+        self.initrd = initrd
+        self.vcpus = vcpus
+        self.memory = memory
 
     def validate(self, max_vcpus: int | None = None) -> "VmConfig":
         if self.vcpus < 1:

@@ -13,7 +13,10 @@ import sys
 import termios
 import threading
 import tty
-from typing import Callable
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CTRL_A = 0x01
 QUIT_KEY = ord("x")

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
 from ember.kvm.caps import ExitReason
 
 
-@dataclass
 class ExitStats:
-    reasons: Counter[int] = field(default_factory=Counter)
-    pio_out: Counter[int] = field(default_factory=Counter)
-    pio_in: Counter[int] = field(default_factory=Counter)
-    mmio_read: Counter[int] = field(default_factory=Counter)
-    mmio_write: Counter[int] = field(default_factory=Counter)
-    unhandled_pio: Counter[int] = field(default_factory=Counter)
-    unhandled_mmio: Counter[int] = field(default_factory=Counter)
-    device_errors: int = 0
+    """Exit counts of one vCPU (updated only by its thread) or merged over all of them."""
+
+    __slots__ = ("reasons", "pio_out", "pio_in", "mmio_read", "mmio_write", "unhandled_pio",
+                 "unhandled_mmio", "device_errors")
+
+    def __init__(self) -> None:
+        self.reasons: Counter[int] = Counter()
+        self.pio_out: Counter[int] = Counter()
+        self.pio_in: Counter[int] = Counter()
+        self.mmio_read: Counter[int] = Counter()
+        self.mmio_write: Counter[int] = Counter()
+        self.unhandled_pio: Counter[int] = Counter()
+        self.unhandled_mmio: Counter[int] = Counter()
+        self.device_errors = 0
 
     def merge(self, other: "ExitStats") -> None:
         for name in ("reasons", "pio_out", "pio_in", "mmio_read", "mmio_write", "unhandled_pio", "unhandled_mmio"):

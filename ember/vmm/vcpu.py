@@ -12,7 +12,7 @@ import errno
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from ember.errors import EmberError
 from ember.kvm import ExitReason, SystemEvent

@@ -14,8 +14,6 @@ import enum
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from ember.arch.x86 import layout
 from ember.arch.x86.cpuid import vcpu_cpuid
@@ -25,11 +23,16 @@ from ember.arch.x86.regs import setup_boot_vcpu, setup_fpu, setup_lint, write_bo
 from ember.errors import EmberError
 from ember.kvm import Kvm
 from ember.memory import GuestMemory
+from ember.record import Record
 from ember.vmm.bus import IoBus
 from ember.vmm.config import VmConfig
 from ember.vmm.errors import GuestCrashed, VmError
 from ember.vmm.stats import ExitStats
 from ember.vmm.vcpu import Vcpu, install_kick_handler
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +51,17 @@ class VmState(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
-class VmExit:
+class VmExit(Record):
     """Why the VM stopped: ``reason`` is one of guest-exit, reset, poweroff,
-    triple-fault, halted, user, error; ``status`` is the process exit status to use."""
+    triple-fault, halted, user, signal, timeout, error; ``status`` is the process exit status to use."""
 
-    reason: str
-    status: int
-    detail: str = ""
-    error: EmberError | None = None
+    __slots__ = ("reason", "status", "detail", "error")
+
+    def __init__(self, reason: str, status: int, detail: str = "", error: EmberError | None = None) -> None:
+        self.reason = reason
+        self.status = status
+        self.detail = detail
+        self.error = error
 
 
 class KvmIrqLine:

@@ -9,9 +9,9 @@ gives a BootError, never an IndexError.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from ember.arch.x86.errors import BootError
+from ember.record import Record
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2
@@ -27,20 +27,27 @@ _PHDR32 = struct.Struct("<IIIIIIII")
 _NHDR = struct.Struct("<III")
 
 
-@dataclass(frozen=True)
-class Segment:
-    paddr: int
-    file_offset: int
-    filesz: int
-    memsz: int
+class Segment(Record):
+    """A PT_LOAD program header: file bytes to copy to a guest-physical address."""
+
+    __slots__ = ("paddr", "file_offset", "filesz", "memsz")
+
+    def __init__(self, paddr: int, file_offset: int, filesz: int, memsz: int) -> None:
+        self.paddr = paddr
+        self.file_offset = file_offset
+        self.filesz = filesz
+        self.memsz = memsz
 
 
-@dataclass(frozen=True)
-class ElfImage:
-    path: str
-    entry: int
-    segments: tuple[Segment, ...]
-    notes: tuple[tuple[bytes, int, bytes], ...]  # (name, type, desc)
+class ElfImage(Record):
+    __slots__ = ("path", "entry", "segments", "notes")
+
+    def __init__(self, path: str, entry: int, segments: tuple[Segment, ...],
+                 notes: tuple[tuple[bytes, int, bytes], ...]) -> None:
+        self.path = path
+        self.entry = entry
+        self.segments = segments
+        self.notes = notes  # (name, type, desc)
 
     def note(self, name: bytes, type_: int) -> bytes | None:
         for n, t, d in self.notes:

@@ -7,8 +7,9 @@ the IOAPIC, the LAPIC and room for MMIO devices.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from ember.record import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ember.arch.x86.bootparams import E820Entry
 
@@ -55,10 +56,15 @@ E820_RAM = 1
 E820_RESERVED = 2
 
 
-class MemoryRange(NamedTuple):
-    addr: int
-    size: int
-    type: int
+class MemoryRange(Record):
+    """One range of the guest's memory map; ``type`` is an E820 type."""
+
+    __slots__ = ("addr", "size", "type")
+
+    def __init__(self, addr: int, size: int, type: int) -> None:  # noqa: A002 - the e820 field's name
+        self.addr = addr
+        self.size = size
+        self.type = type
 
 
 def memory_map(mem_size: int) -> list[MemoryRange]:

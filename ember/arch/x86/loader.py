@@ -13,7 +13,6 @@ import enum
 import logging
 import os
 import struct
-from dataclasses import dataclass
 
 from ember.arch.x86 import layout
 from ember.arch.x86.elf import is_elf, parse_elf
@@ -21,6 +20,7 @@ from ember.arch.x86.errors import BootError, CmdlineError
 from ember.arch.x86.acpi import build_acpi
 from ember.arch.x86.mptable import build_mptable
 from ember.memory import GuestMemory
+from ember.record import Record
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,19 @@ class BootMode(enum.Enum):
     LINUX64 = "linux64"  # 64-bit long mode, identity paging, %rsi = boot_params
 
 
-@dataclass(frozen=True)
-class BootSetup:
-    mode: BootMode
-    entry: int
-    boot_info: int
-    kernel_kind: str
-    kernel_end: int
-    initrd: tuple[int, int] | None = None
+class BootSetup(Record):
+    """How the boot vCPU starts: mode, entry point and the boot-information structure."""
+
+    __slots__ = ("mode", "entry", "boot_info", "kernel_kind", "kernel_end", "initrd")
+
+    def __init__(self, mode: BootMode, entry: int, boot_info: int, kernel_kind: str, kernel_end: int,
+                 initrd: tuple[int, int] | None = None) -> None:
+        self.mode = mode
+        self.entry = entry
+        self.boot_info = boot_info
+        self.kernel_kind = kernel_kind
+        self.kernel_end = kernel_end
+        self.initrd = initrd
 
 
 def _read_file(p: str, what: str) -> bytes:

@@ -3,27 +3,25 @@
 Each device holds no file descriptors: the VMM's port bus calls
 ``read(offset, size)``/``write(offset, value, size)`` with offsets relative to
 the device's ``PORT_BASE``, and interrupts leave through an injected
-:class:`~ember.devices.legacy.irq.IrqLine`. State is saved as a frozen
-dataclass of plain data and restored through the same checks guest writes go
-through.
+``IrqLine`` (ember.devices.legacy.irq). State is saved as a frozen dataclass
+of plain data (ember.devices.legacy.state) and restored through the same
+checks guest writes go through.
+
+Names are imported on first use, so that importing one device does not load
+them all (start-up time).
 """
 
-from ember.devices.legacy.i8042 import I8042, I8042State, I8042Stats
-from ember.devices.legacy.irq import IrqLine, NoIrqLine
-from ember.devices.legacy.pio import PioDevice
-from ember.devices.legacy.rtc import Rtc, RtcState
-from ember.devices.legacy.serial import Serial, SerialState, SerialStats
+_EXPORTS = {
+    "I8042": "i8042", "I8042State": "state", "I8042Stats": "state", "NoIrqLine": "irq",
+    "PioDevice": "pio", "Rtc": "rtc", "RtcState": "state", "Serial": "serial",
+    "SerialState": "state", "SerialStats": "state",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "I8042",
-    "I8042State",
-    "I8042Stats",
-    "IrqLine",
-    "NoIrqLine",
-    "PioDevice",
-    "Rtc",
-    "RtcState",
-    "Serial",
-    "SerialState",
-    "SerialStats",
-]
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

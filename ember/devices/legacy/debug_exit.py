@@ -8,10 +8,12 @@ as the cheapest possible port-I/O exit; the last code is kept for inspection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
 from ember.devices.legacy.pio import FLOATING_BUS, PioDevice
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import ClassVar
 
 
 class DebugExit(PioDevice):

@@ -34,12 +34,17 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
 
 from ember.devices.errors import DeviceStateError
-from ember.devices.legacy.irq import IrqLine, NoIrqLine
+from ember.devices.legacy.irq import NoIrqLine
 from ember.devices.legacy.pio import PioDevice, check_byte
+
+TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from ember.devices.legacy.irq import IrqLine
+    from ember.devices.legacy.state import I8042State, I8042Stats
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,8 @@ INTERFACE_TEST_OK = 0x00
 NO_DEVICE_REPLY = 0xFE
 
 RAM_SIZE = 32
+#: Controller RAM at power-on: the configuration byte, then zeros.
+DEFAULT_RAM = bytes([DEFAULT_CTR]) + bytes(RAM_SIZE - 1)
 #: Depth of our output queue; the chip has one byte, the rest models the
 #: devices' own small buffers. Bytes beyond it are dropped (and counted).
 OUTPUT_QUEUE_SIZE = 16
@@ -109,30 +116,6 @@ _WITH_DATA = frozenset(
     list(range(CMD_WRITE_RAM, CMD_WRITE_RAM + RAM_SIZE))
     + [CMD_WRITE_OUTPORT, CMD_WRITE_KBD_OUTBUF, CMD_WRITE_AUX_OUTBUF, CMD_WRITE_AUX]
 )
-
-
-@dataclass(frozen=True)
-class I8042State:
-    """The controller's memory as plain data."""
-
-    ram: bytes = bytes([DEFAULT_CTR]) + bytes(RAM_SIZE - 1)
-    output_port: int = DEFAULT_OUTPORT
-    #: A command still waiting for its data byte, or 0.
-    pending_command: int = 0
-    last_was_command: bool = False
-    #: What port 0x60 reads once the queue is empty (the last byte read).
-    last_data: int = 0
-    output: bytes = b""
-    #: One byte per output byte: FLAG_AUX, FLAG_TIMEOUT.
-    output_flags: bytes = b""
-
-
-@dataclass(frozen=True)
-class I8042Stats:
-    commands: int
-    unknown_commands: int
-    resets: int
-    output_dropped: int
 
 
 class I8042(PioDevice):
@@ -156,7 +139,7 @@ class I8042(PioDevice):
         self._aux_irq: IrqLine = aux_irq or NoIrqLine()
         self._kbd_level = False
         self._aux_level = False
-        self._ram = bytearray(I8042State.ram)
+        self._ram = bytearray(DEFAULT_RAM)
         self._output_port = DEFAULT_OUTPORT
         self._pending = 0
         self._last_was_command = False
@@ -171,6 +154,8 @@ class I8042(PioDevice):
     # -- host side -----------------------------------------------------------
 
     def stats(self) -> I8042Stats:
+        from ember.devices.legacy.state import I8042Stats
+
         with self._lock:
             return I8042Stats(self._commands, self._unknown, self._resets, self._dropped)
 
@@ -327,6 +312,8 @@ class I8042(PioDevice):
     # -- state --------------------------------------------------------------------
 
     def save(self) -> I8042State:
+        from ember.devices.legacy.state import I8042State
+
         with self._lock:
             return I8042State(
                 ram=bytes(self._ram),
@@ -347,6 +334,8 @@ class I8042(PioDevice):
         aux_irq: IrqLine | None = None,
     ) -> I8042:
         """Rebuild the controller from ``state``; IRQ lines are driven to match."""
+        from ember.devices.legacy.state import I8042State
+
         if not isinstance(state, I8042State):
             raise DeviceStateError(f"i8042: expected an I8042State, got {type(state).__name__}")
         name = cls.NAME
@@ -384,3 +373,16 @@ class I8042(PioDevice):
         with dev._lock:
             dev._update_irqs()
         return dev
+
+
+_STATE_TYPES = ('I8042State', 'I8042Stats')
+
+
+def __getattr__(name: str) -> object:
+    # The plain-data state types live in ember.devices.legacy.state (dataclasses,
+    # kept off the start-up path); they stay importable from here.
+    if name in _STATE_TYPES:
+        from ember.devices.legacy import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

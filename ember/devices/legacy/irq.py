@@ -9,14 +9,15 @@ threads can never deliver level changes out of order.
 
 from __future__ import annotations
 
-from typing import Protocol
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import Protocol
 
+    class IrqLine(Protocol):
+        """A level-triggered interrupt line into the guest's interrupt controller."""
 
-class IrqLine(Protocol):
-    """A level-triggered interrupt line into the guest's interrupt controller."""
-
-    def set_level(self, high: bool) -> None:
-        """Drive the line high (asserted) or low. Must not call back into the device."""
+        def set_level(self, high: bool) -> None:
+            """Drive the line high (asserted) or low. Must not call back into the device."""
 
 
 class NoIrqLine:

@@ -10,9 +10,12 @@ dropped. The whole access runs under the device's one lock.
 from __future__ import annotations
 
 import threading
-from typing import ClassVar
 
 from ember.devices.errors import DeviceAccessError, DeviceStateError
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 #: Access widths an x86 port-I/O instruction can have.
 ACCESS_SIZES = (1, 2, 4)

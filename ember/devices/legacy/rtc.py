@@ -42,13 +42,18 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
 
 from ember.devices.errors import DeviceError, DeviceStateError
-from ember.devices.legacy.irq import IrqLine, NoIrqLine
+from ember.devices.legacy.irq import NoIrqLine
 from ember.devices.legacy.pio import PioDevice, check_byte
+
+TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from ember.devices.legacy.irq import IrqLine
+    from ember.devices.legacy.state import RtcState
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +131,6 @@ _MAX_TIMESTAMP = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 _MIN_TIMESTAMP = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
 #: Bound on a saved offset: far beyond any clock the registers can show.
 _MAX_OFFSET = _MAX_TIMESTAMP - _MIN_TIMESTAMP
-
-
-@dataclass(frozen=True)
-class RtcState:
-    """The CMOS bytes, the index latch and the guest's offset from host time."""
-
-    cmos: bytes = b""
-    index: int = 0
-    nmi_masked: bool = False
-    offset_seconds: int = 0
 
 
 def _default_cmos() -> bytes:
@@ -476,6 +471,8 @@ class Rtc(PioDevice):
     # -- state ----------------------------------------------------------------------
 
     def save(self) -> RtcState:
+        from ember.devices.legacy.state import RtcState
+
         with self._lock:
             return RtcState(
                 cmos=bytes(self._cmos),
@@ -492,6 +489,8 @@ class Rtc(PioDevice):
         irq: IrqLine | None = None,
     ) -> Rtc:
         """Rebuild the RTC; the guest keeps its offset from (the new host's) UTC."""
+        from ember.devices.legacy.state import RtcState
+
         if not isinstance(state, RtcState):
             raise DeviceStateError(f"rtc: expected an RtcState, got {type(state).__name__}")
         if not isinstance(state.cmos, bytes) or len(state.cmos) != CMOS_SIZE:
@@ -523,3 +522,16 @@ class Rtc(PioDevice):
         with dev._lock:
             dev._update_irq()
         return dev
+
+
+_STATE_TYPES = ('RtcState',)
+
+
+def __getattr__(name: str) -> object:
+    # The plain-data state types live in ember.devices.legacy.state (dataclasses,
+    # kept off the start-up path); they stay importable from here.
+    if name in _STATE_TYPES:
+        from ember.devices.legacy import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

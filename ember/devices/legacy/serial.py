@@ -58,12 +58,16 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
 
 from ember.devices.errors import DeviceError, DeviceStateError
-from ember.devices.legacy.irq import IrqLine
 from ember.devices.legacy.pio import PioDevice, check_byte
+
+TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from ember.devices.legacy.irq import IrqLine
+    from ember.devices.legacy.state import SerialState, SerialStats
 
 log = logging.getLogger(__name__)
 
@@ -153,46 +157,6 @@ BAUD_BASE = 1_843_200 // 16
 DEFAULT_DIVISOR = 12
 #: Default bound of the host-side input backlog.
 DEFAULT_INPUT_BUFFER = 64 * 1024
-
-
-@dataclass(frozen=True)
-class SerialState:
-    """Everything a 16550A remembers, as plain data (for snapshots and migration)."""
-
-    ier: int = 0
-    lcr: int = 0
-    mcr: int = 0
-    scr: int = 0
-    dll: int = DEFAULT_DIVISOR & 0xFF
-    dlm: int = DEFAULT_DIVISOR >> 8
-    #: FCR as last programmed (enable, DMA mode, trigger level bits only).
-    fcr: int = 0
-    #: LSR error bits (OE/PE/FE/BI) latched until LSR is read.
-    lsr_errors: int = 0
-    #: MSR delta bits latched until MSR is read.
-    msr_deltas: int = 0
-    #: The transmitter-empty interrupt is armed (cleared by IIR read or THR write).
-    thr_pending: bool = False
-    rx_fifo: bytes = b""
-    #: Host input waiting for room in the receive FIFO.
-    backlog: bytes = b""
-    #: Positions in ``rx_fifo``/``backlog`` that are breaks (their byte is 0).
-    rx_breaks: tuple[int, ...] = ()
-    backlog_breaks: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class SerialStats:
-    """Counters since the device was created (not part of the saved state)."""
-
-    tx_bytes: int
-    rx_bytes: int
-    loopback_bytes: int
-    overruns: int
-    input_dropped: int
-    input_pending: int
-    irq_raises: int
-    breaks: int
 
 
 class Serial(PioDevice):
@@ -291,6 +255,8 @@ class Serial(PioDevice):
             return True
 
     def stats(self) -> SerialStats:
+        from ember.devices.legacy.state import SerialStats
+
         with self._lock:
             return SerialStats(
                 tx_bytes=self._tx_bytes,
@@ -545,6 +511,8 @@ class Serial(PioDevice):
     # -- state -------------------------------------------------------------------
 
     def save(self) -> SerialState:
+        from ember.devices.legacy.state import SerialState
+
         with self._lock:
             return SerialState(
                 ier=self._ier,
@@ -576,6 +544,8 @@ class Serial(PioDevice):
 
         The IRQ line is driven to the level the restored registers imply.
         """
+        from ember.devices.legacy.state import SerialState
+
         if not isinstance(state, SerialState):
             raise DeviceStateError(f"serial: expected a SerialState, got {type(state).__name__}")
         dev = cls(out, irq, input_buffer_size=input_buffer_size)
@@ -638,3 +608,16 @@ def _check_break_positions(field: str, positions: object, data: bytes) -> tuple[
             raise DeviceStateError(f"serial: saved {field} marks byte {i}, which is not 0")
         last = i
     return positions
+
+
+_STATE_TYPES = ('SerialState', 'SerialStats')
+
+
+def __getattr__(name: str) -> object:
+    # The plain-data state types live in ember.devices.legacy.state (dataclasses,
+    # kept off the start-up path); they stay importable from here.
+    if name in _STATE_TYPES:
+        from ember.devices.legacy import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
