@@ -24,11 +24,13 @@ PROGRAMS: dict[str, list[str]] = {
     "strings": ["60"],
     "badmem": [],
     "loops": ["150"],
+    "dirlist": ["@dir"],
 }
 
 
 def _args(name: str, tmp_path: Path) -> list[str]:
-    return [str(tmp_path / "file.txt") if a == "@tmp" else a for a in PROGRAMS[name]]
+    places = {"@tmp": str(tmp_path / "file.txt"), "@dir": str(tmp_path / "dir")}
+    return [places.get(a, a) for a in PROGRAMS[name]]
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))

@@ -33,6 +33,7 @@ AT_EMPTY_PATH = 0x1000
 MAP_FIXED, MAP_ANONYMOUS = 0x10, 0x20
 PROT_EXEC = 4
 TCGETS = 0x5401
+DT_UNKNOWN, DT_DIR, DT_REG, DT_LNK = 0, 4, 8, 10
 RLIM_INFINITY = MASK64
 #: struct stat of the asm-generic ABI RISC-V uses (128 bytes).
 STAT = struct.Struct("<QQIIIIQQqiiqqQqQqQII")
@@ -57,7 +58,8 @@ class Syscalls:
         self.exe_path = os.path.abspath(exe_path)
         self.table: dict[int, Callable[..., int]] = {
             17: self.getcwd, 23: self.dup, 25: self.fcntl, 29: self.ioctl,
-            34: self.mkdirat, 35: self.unlinkat, 46: self.ftruncate, 48: self.faccessat, 56: self.openat, 57: self.close, 62: self.lseek,
+            34: self.mkdirat, 35: self.unlinkat, 46: self.ftruncate, 48: self.faccessat,
+            61: self.getdents64, 115: self.clock_nanosleep, 56: self.openat, 57: self.close, 62: self.lseek,
             63: self.read, 64: self.write, 65: self.readv, 66: self.writev,
             67: self.pread64, 78: self.readlinkat, 79: self.newfstatat, 80: self.fstat,
             93: self.exit, 94: self.exit, 96: self.set_tid_address, 98: self.futex,
@@ -71,6 +73,8 @@ class Syscalls:
             261: self.prlimit64, 278: self.getrandom,
         }
         self.counts: dict[int, int] = {}
+        #: directory fd -> entries not yet returned by getdents64
+        self.dir_entries: dict[int, list[bytes]] = {}
 
     def __call__(self) -> None:
         """Perform the call described by a7 and a0..a5; the result goes to a0."""
@@ -152,6 +156,7 @@ class Syscalls:
                        dir_fd=self._dirfd(dirfd))
 
     def close(self, fd: int, *_: int) -> int:
+        self.dir_entries.pop(fd, None)
         if fd <= 2:  # never close ember's own stdio under the host process
             return 0
         os.close(fd)
@@ -193,6 +198,35 @@ class Syscalls:
     def ftruncate(self, fd: int, length: int, *_: int) -> int:
         os.ftruncate(fd, length)
         return 0
+
+    def getdents64(self, fd: int, buf: int, count: int, *_: int) -> int:
+        """struct linux_dirent64 records; the listing is taken once per open fd
+        (at the first call) from the host, "." and ".." first."""
+        pending = self.dir_entries.get(fd)
+        if pending is None:
+            host = os.fstat(fd)
+            parent = os.stat(f"/proc/self/fd/{fd}/..")
+            # glibc skips records with inode 0, so ".." needs its real one.
+            names = [(".", host.st_ino, DT_DIR), ("..", parent.st_ino, DT_DIR)]
+            with os.scandir(f"/proc/self/fd/{fd}") as it:
+                for entry in it:
+                    kind = DT_DIR if entry.is_dir(follow_symlinks=False) else (
+                        DT_LNK if entry.is_symlink() else DT_REG if entry.is_file(follow_symlinks=False)
+                        else DT_UNKNOWN)
+                    names.append((entry.name, entry.inode(), kind))
+            pending = []
+            for index, (name, ino, kind) in enumerate(names, 1):
+                raw = os.fsencode(name) + b"\0"
+                reclen = (19 + len(raw) + 7) & ~7
+                pending.append(struct.pack("<QqHB", ino, index, reclen, kind) + raw.ljust(reclen - 19, b"\0"))
+            self.dir_entries[fd] = pending
+        out = bytearray()
+        while pending and len(out) + len(pending[0]) <= count:
+            out += pending.pop(0)
+        if pending and not out:
+            return -errno.EINVAL  # buffer too small for the next record
+        self.space.write(buf, bytes(out))
+        return len(out)
 
     def faccessat(self, dirfd: int, path: int, mode: int, *_: int) -> int:
         ok = os.access(self._path(path), mode, dir_fd=self._dirfd(dirfd))
@@ -349,6 +383,11 @@ class Syscalls:
             ns = time.time_ns()
             self.space.write(tv, struct.pack("<qq", ns // 10**9, ns // 1000 % 10**6))
         return 0
+
+    def clock_nanosleep(self, _clock: int, flags: int, req: int, *_: int) -> int:
+        if flags:  # TIMER_ABSTIME: not needed by static glibc's sleep()
+            return -errno.EINVAL
+        return self.nanosleep(req)
 
     def nanosleep(self, req: int, *_: int) -> int:
         sec, nsec = TIMESPEC.unpack(self.space.read(req, 16))
