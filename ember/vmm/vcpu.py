@@ -9,7 +9,6 @@ is not lost).
 from __future__ import annotations
 
 import errno
-import logging
 import signal
 import threading
 TYPE_CHECKING = False
@@ -19,11 +18,12 @@ from ember.kvm import ExitReason, SystemEvent
 from ember.kvm.errors import IoctlError
 from ember.kvm.vcpu import VcpuExit, VcpuFd
 from ember.vmm.stats import ExitStats
+from ember.log import get_logger
 
 if TYPE_CHECKING:
     from ember.vmm.vm import Vm
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The signal that kicks a vCPU thread out of KVM_RUN (QEMU uses SIGUSR1 too: SIG_IPI).
 KICK_SIGNAL = signal.SIGUSR1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import logging
 import threading
 import time
 
@@ -29,12 +28,13 @@ from ember.vmm.config import VmConfig
 from ember.vmm.errors import GuestCrashed, VmError
 from ember.vmm.stats import ExitStats
 from ember.vmm.vcpu import Vcpu, install_kick_handler
+from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 # ISA interrupt lines of the PC devices ember emulates.

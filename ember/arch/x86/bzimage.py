@@ -24,7 +24,6 @@ Nothing here touches guest memory: data in, values out.
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 from dataclasses import dataclass, fields
@@ -33,8 +32,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from ember.arch.x86.errors import BootError
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Offset of ``struct setup_header`` inside the boot sector and the zero page.
 SETUP_HEADER_OFFSET = 0x1F1

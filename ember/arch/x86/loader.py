@@ -10,7 +10,6 @@ their magic and returns the :class:`BootSetup` the vCPU is started with.
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import struct
 
@@ -21,8 +20,9 @@ from ember.arch.x86.acpi import build_acpi
 from ember.arch.x86.mptable import build_mptable
 from ember.memory import GuestMemory
 from ember.record import Record
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 XEN_ELFNOTE_PHYS32_ENTRY = 18
 HVM_START_MAGIC = 0x336EC578

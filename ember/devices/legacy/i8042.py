@@ -31,13 +31,13 @@ it is lowered and raised again to give the interrupt controller a fresh edge.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable
 
 from ember.devices.errors import DeviceStateError
 from ember.devices.legacy.irq import NoIrqLine
 from ember.devices.legacy.pio import PioDevice, check_byte
+from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ember.devices.legacy.irq import IrqLine
     from ember.devices.legacy.state import I8042State, I8042Stats
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DATA = 0  # port 0x60
 COMMAND = 4  # port 0x64: status (read) / command (write)

@@ -38,7 +38,6 @@ in the registers but does not move the clock; it is logged.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from datetime import UTC, datetime
 from ember.devices.errors import DeviceError, DeviceStateError
 from ember.devices.legacy.irq import NoIrqLine
 from ember.devices.legacy.pio import PioDevice, check_byte
+from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ember.devices.legacy.irq import IrqLine
     from ember.devices.legacy.state import RtcState
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INDEX = 0  # port 0x70
 DATA = 1  # port 0x71

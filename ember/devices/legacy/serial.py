@@ -55,12 +55,12 @@ reach the sink in the guest's order; neither may call back into the UART.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable
 
 from ember.devices.errors import DeviceError, DeviceStateError
 from ember.devices.legacy.pio import PioDevice, check_byte
+from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from ember.devices.legacy.irq import IrqLine
     from ember.devices.legacy.state import SerialState, SerialStats
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Register offsets from the base port.
 RBR_THR_DLL = 0  # receive buffer (read) / transmit holding (write) / divisor low (DLAB)
@@ -228,10 +228,9 @@ class Serial(PioDevice):
             dropped = len(rest) - len(kept)
             if dropped:
                 # Warn once; a paste into a guest that never reads would flood the log.
-                level = logging.DEBUG if self._input_dropped else logging.WARNING
+                report = log.debug if self._input_dropped else log.warning
                 self._input_dropped += dropped
-                log.log(
-                    level,
+                report(
                     "serial: input backlog full (%d bytes), dropped %d bytes",
                     self._input_buffer_size,
                     dropped,
