@@ -32,6 +32,11 @@ def ioctl(fd: int, request: int, arg: Any = None, name: str = "ioctl") -> int:
     return ret
 
 
+#: The bare libc call, for the KVM_RUN hot path: (fd, request, pointer or None) -> int.
+libc_ioctl = _libc_ioctl
+get_errno = ctypes.get_errno
+
+
 def raw_ioctl(fd: int, request: int, arg: int | None = None) -> tuple[int, int]:
     """ioctl returning (ret, errno) without raising: for the KVM_RUN hot path."""
     ret = _libc_ioctl(fd, request, arg)

@@ -15,7 +15,7 @@ import struct
 
 from ember.kvm import ioctls
 from ember.kvm import structs as s
-from ember.kvm._sys import ioctl, raw_ioctl
+from ember.kvm._sys import get_errno, ioctl, libc_ioctl
 from ember.kvm.caps import KVM_EXIT_IO_OUT, ExitReason
 from ember.kvm.errors import IoctlError
 
@@ -28,6 +28,9 @@ _IO = struct.Struct("<BBHIQ")  # kvm_run.io: direction, size, port, count, data_
 _MMIO = struct.Struct("<Q8sIB")  # kvm_run.mmio: phys_addr, data[8], len, is_write
 _U = s.RUN_EXIT_UNION
 _MMIO_DATA = _U + 8
+_EXIT_REASON = s.RUN_EXIT_REASON
+_EXIT_INTR = int(ExitReason.INTR)
+_KVM_RUN = ioctls.KVM_RUN
 
 
 class VcpuExit:
@@ -85,13 +88,30 @@ class VcpuFd:
 
     def run(self) -> VcpuExit:
         """Enter the guest until the next exit KVM hands to user space."""
-        ret, err = raw_ioctl(self.fd, ioctls.KVM_RUN, None)
-        m = self.run_map
-        if ret < 0:
+        return self.decode(self.run_raw())
+
+    def run_raw(self) -> int:
+        """KVM_RUN, returning only the exit reason (``KVM_EXIT_INTR`` when interrupted).
+
+        The exit's data stays in ``kvm_run``: :meth:`io` or :meth:`decode` read it.
+        This is the VMM's hot path, so it allocates nothing.
+        """
+        if libc_ioctl(self.fd, _KVM_RUN, None) < 0:
+            err = get_errno()
             if err in (errno.EINTR, errno.EAGAIN):
-                return VcpuExit(ExitReason.INTR)
+                return _EXIT_INTR
             raise IoctlError("KVM_RUN", err)
-        reason = _U32.unpack_from(m, s.RUN_EXIT_REASON)[0]
+        return _U32.unpack_from(self.run_map, _EXIT_REASON)[0]
+
+    def io(self) -> tuple[int, int, int, int, int]:
+        """A port-I/O exit's (direction, size, port, count, data offset in kvm_run)."""
+        return _IO.unpack_from(self.run_map, _U)  # type: ignore[return-value]
+
+    def decode(self, reason: int) -> VcpuExit:
+        """The exit KVM_RUN just returned, with its data, as a :class:`VcpuExit`."""
+        m = self.run_map
+        if reason == ExitReason.INTR:
+            return VcpuExit(reason)
         if reason == ExitReason.IO:
             direction, size, port, count, off = _IO.unpack_from(m, _U)
             if direction == KVM_EXIT_IO_OUT:

@@ -15,18 +15,22 @@ TYPE_CHECKING = False
 
 from ember.errors import EmberError
 from ember.kvm import ExitReason, SystemEvent
+from ember.kvm.caps import KVM_EXIT_IO_OUT
 from ember.kvm.errors import IoctlError
 from ember.kvm.vcpu import VcpuExit, VcpuFd
 from ember.vmm.stats import ExitStats
 from ember.log import get_logger
 
 if TYPE_CHECKING:
+    from ember.vmm.bus import BusRange
     from ember.vmm.vm import Vm
 
 log = get_logger(__name__)
 
 #: The signal that kicks a vCPU thread out of KVM_RUN (QEMU uses SIGUSR1 too: SIG_IPI).
 KICK_SIGNAL = signal.SIGUSR1
+_EXIT_IO = int(ExitReason.IO)
+_IO_OUT = KVM_EXIT_IO_OUT
 _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 
@@ -75,44 +79,50 @@ class Vcpu:
         fd = self.fd
         stats = self.stats
         reasons = stats.reasons
+        pio_out, pio_in = stats.pio_out, stats.pio_in
         pio_find = vm.pio_bus.find
         mmio_find = vm.mmio_bus.find
-        while not vm.stop_event.is_set():
+        stopping = vm.stop_event.is_set
+        run_raw, io = fd.run_raw, fd.io
+        kvm_run = fd.run_map
+        # Port → bus range (or None), filled as ports are first used: the exit path
+        # is Python's hottest loop, and a dict lookup beats a bisect.
+        ports: dict[int, BusRange | None] = {}
+        while not stopping():
             if vm.pause_requested:
                 self._park()
                 continue
             try:
-                ex = fd.run()
+                reason = run_raw()
             except IoctlError as exc:
                 if exc.errno == errno.EFAULT:
                     raise vm.crash_error(self, "KVM_RUN failed with EFAULT (guest memory not mapped)") from None
                 raise
-            reason = ex.reason
             reasons[reason] += 1
-            if reason == ExitReason.IO:
-                port, size = ex.port, ex.size
-                rng = pio_find(port)
-                if ex.is_write:
-                    stats.pio_out[port] += 1
+            if reason == _EXIT_IO:
+                direction, size, port, count, off = io()
+                try:
+                    rng = ports[port]
+                except KeyError:
+                    rng = ports[port] = pio_find(port)
+                if direction == _IO_OUT:
+                    pio_out[port] += 1
                     if rng is None:
                         stats.unhandled_pio[port] += 1
                         continue
-                    data = ex.data
-                    for i in range(ex.count):
-                        value = int.from_bytes(data[i * size:(i + 1) * size], "little")
-                        self._dev_write(rng, port - rng.base, value, size)
+                    for i in range(off, off + size * count, size):
+                        self._dev_write(rng, port - rng.base, int.from_bytes(kvm_run[i:i + size], "little"), size)
                 else:
-                    stats.pio_in[port] += 1
+                    pio_in[port] += 1
                     if rng is None:
                         stats.unhandled_pio[port] += 1
-                        fd.respond(ex, b"\xff" * (size * ex.count))
+                        kvm_run[off:off + size * count] = b"\xff" * (size * count)
                         continue
-                    out = b"".join(
-                        self._dev_read(rng, port - rng.base, size).to_bytes(size, "little")
-                        for _ in range(ex.count)
-                    )
-                    fd.respond(ex, out)
-            elif reason == ExitReason.MMIO:
+                    for i in range(off, off + size * count, size):
+                        kvm_run[i:i + size] = self._dev_read(rng, port - rng.base, size).to_bytes(size, "little")
+                continue
+            ex = fd.decode(reason)
+            if reason == ExitReason.MMIO:
                 addr, size = ex.addr, ex.size
                 rng = mmio_find(addr)
                 if ex.is_write:
