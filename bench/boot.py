@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.report import machine_line, write_section  # noqa: E402
+from bench.report import machine_line, write_section
 
 EMBER = str(ROOT / ".venv" / "bin" / "ember")
 QEMU = "qemu-system-x86_64"

@@ -24,7 +24,7 @@ class Command:
 
     __slots__ = ("name", "module", "help")
 
-    def __init__(self, name: str, module: str, help: str) -> None:  # noqa: A002 - argparse's word
+    def __init__(self, name: str, module: str, help: str) -> None:
         self.name = name
         self.module = module
         self.help = help
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
-    except Exception as exc:  # noqa: BLE001 - last line of defence, see below
+    except Exception as exc:
         # A bug in ember must still not greet the user with a traceback; the
         # traceback is one environment variable away.
         if os.environ.get("EMBER_DEBUG"):

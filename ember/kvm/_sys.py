@@ -7,6 +7,7 @@ KVM_RUN must not stop every other thread, so all KVM ioctls go through libc.
 from __future__ import annotations
 
 import ctypes
+
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
     from typing import Any

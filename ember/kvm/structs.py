@@ -37,7 +37,7 @@ class Struct(ctypes.Structure):
         return bytes(self)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Struct":
+    def from_bytes(cls, data: bytes) -> Struct:
         return cls.from_buffer_copy(data)
 
 

@@ -14,6 +14,10 @@ from ember.kvm.caps import REQUIRED_CAPS, Cap
 from ember.kvm.errors import IoctlError, KvmCapabilityMissing, KvmUnavailable
 from ember.record import Record
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ember.kvm.vm import VmFd
+
 KVM_DEVICE = "/dev/kvm"
 KVM_API_VERSION = 12  # the only stable API version there has ever been
 #: KVM_GET_SUPPORTED_CPUID fails with E2BIG when the buffer is too small; start here.
@@ -88,7 +92,7 @@ class Kvm:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> "Kvm":
+    def __enter__(self) -> Kvm:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -143,7 +147,7 @@ class Kvm:
                 raise
             return list(buf.indices[: buf.nmsrs])
 
-    def create_vm(self) -> "VmFd":
+    def create_vm(self) -> VmFd:
         from ember.kvm.vm import VmFd
 
         fd = ioctl(self.fd, ioctls.KVM_CREATE_VM, 0, name="KVM_CREATE_VM")

@@ -7,7 +7,6 @@ back with :meth:`VcpuExit.respond` before the next ``run()``.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import mmap
 import os

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+
 TYPE_CHECKING = False
 
 from ember.kvm import ioctls
@@ -33,7 +34,7 @@ KVM_IRQCHIP_IOAPIC = 2
 
 
 class VmFd:
-    def __init__(self, fd: int, kvm: "Kvm") -> None:
+    def __init__(self, fd: int, kvm: Kvm) -> None:
         self.fd = fd
         self.kvm = kvm
 
@@ -142,7 +143,7 @@ class VmFd:
 
     # --- vCPUs ----------------------------------------------------------------------
 
-    def create_vcpu(self, vcpu_id: int, mmap_size: int) -> "VcpuFd":
+    def create_vcpu(self, vcpu_id: int, mmap_size: int) -> VcpuFd:
         from ember.kvm.vcpu import VcpuFd
 
         fd = ioctl(self.fd, ioctls.KVM_CREATE_VCPU, vcpu_id, name="KVM_CREATE_VCPU")

@@ -9,6 +9,7 @@ all ones, like an unclaimed ISA/PCI cycle.
 from __future__ import annotations
 
 import bisect
+
 from ember.record import Record
 from ember.vmm.errors import VmError
 

@@ -58,7 +58,7 @@ class VmConfig(Record):
         self.vcpus = vcpus
         self.memory = memory
 
-    def validate(self, max_vcpus: int | None = None) -> "VmConfig":
+    def validate(self, max_vcpus: int | None = None) -> VmConfig:
         if self.vcpus < 1:
             raise ConfigError(f"--cpus {self.vcpus}: a VM needs at least one vCPU")
         limit = min(max_vcpus or MAX_VCPUS_MPTABLE, MAX_VCPUS_MPTABLE)

@@ -24,7 +24,7 @@ MAX_REQUEST = 4096
 
 
 class ControlServer:
-    def __init__(self, vm: "Vm", path: str) -> None:
+    def __init__(self, vm: Vm, path: str) -> None:
         self.vm, self.path = vm, path
         if os.path.exists(path):
             raise ConfigError(f"--control {path} already exists: remove it or choose another path")

@@ -22,7 +22,7 @@ def vcpu_registers(fd: VcpuFd) -> dict[str, int]:
     return out
 
 
-def translate_on_vcpu(vm: "Vm", vcpu: int, gva: int) -> dict[str, Any]:
+def translate_on_vcpu(vm: Vm, vcpu: int, gva: int) -> dict[str, Any]:
     """Walk vCPU *vcpu*'s page tables for *gva*; cross-check with KVM_TRANSLATE."""
     fd = vm.vcpus[vcpu].fd
     sr = fd.get_sregs()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 CODE_BYTES = 16
 
 
-def crash_report(vm: "Vm", vcpu: "Vcpu") -> str:
+def crash_report(vm: Vm, vcpu: Vcpu) -> str:
     lines: list[str] = []
     try:
         r = vcpu.fd.get_regs()

@@ -23,7 +23,7 @@ class ExitStats:
         self.unhandled_mmio: Counter[int] = Counter()
         self.device_errors = 0
 
-    def merge(self, other: "ExitStats") -> None:
+    def merge(self, other: ExitStats) -> None:
         for name in ("reasons", "pio_out", "pio_in", "mmio_read", "mmio_write", "unhandled_pio", "unhandled_mmio"):
             getattr(self, name).update(getattr(other, name))
         self.device_errors += other.device_errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import signal
 import threading
+
 TYPE_CHECKING = False
 
 from ember.errors import EmberError
@@ -18,8 +19,8 @@ from ember.kvm import ExitReason, SystemEvent
 from ember.kvm.caps import KVM_EXIT_IO_OUT
 from ember.kvm.errors import IoctlError
 from ember.kvm.vcpu import VcpuExit, VcpuFd
-from ember.vmm.stats import ExitStats
 from ember.log import get_logger
+from ember.vmm.stats import ExitStats
 
 if TYPE_CHECKING:
     from ember.vmm.bus import BusRange
@@ -42,7 +43,7 @@ def install_kick_handler() -> None:
 
 
 class Vcpu:
-    def __init__(self, vm: "Vm", fd: VcpuFd) -> None:
+    def __init__(self, vm: Vm, fd: VcpuFd) -> None:
         self.vm = vm
         self.fd = fd
         self.id = fd.id
@@ -70,7 +71,7 @@ class Vcpu:
             self._run_loop()
         except EmberError as exc:
             self.vm.fail(exc)
-        except Exception as exc:  # noqa: BLE001 - a bug must stop the VM, not hang it
+        except Exception as exc:
             log.exception("vcpu%d crashed", self.id)
             self.vm.fail(EmberError(f"vcpu{self.id}: internal error: {type(exc).__name__}: {exc}"))
 

@@ -21,6 +21,7 @@ from ember.arch.x86.msrs import boot_msrs
 from ember.arch.x86.regs import setup_boot_vcpu, setup_fpu, setup_lint, write_boot_tables
 from ember.errors import EmberError
 from ember.kvm import Kvm
+from ember.log import get_logger
 from ember.memory import GuestMemory
 from ember.record import Record
 from ember.vmm.bus import IoBus
@@ -28,7 +29,6 @@ from ember.vmm.config import VmConfig
 from ember.vmm.errors import GuestCrashed, VmError
 from ember.vmm.stats import ExitStats
 from ember.vmm.vcpu import Vcpu, install_kick_handler
-from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class VmExit(Record):
 class KvmIrqLine:
     """An ISA interrupt line into the in-kernel PIC and IOAPIC (devices' IrqLine)."""
 
-    def __init__(self, vm: "Vm", irq: int) -> None:
+    def __init__(self, vm: Vm, irq: int) -> None:
         self._vmfd = vm.vmfd
         self.irq = irq
 
@@ -239,7 +239,7 @@ class Vm:
             self.memory.close()
         self.kvm.close()
 
-    def __enter__(self) -> "Vm":
+    def __enter__(self) -> Vm:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,15 +1,16 @@
 import struct
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ember.arch.x86 import BootError
 from ember.arch.x86.elf import parse_elf
 from ember.arch.x86.gdt import GDT_CODE64, GDT_DATA, segment_from_descriptor
 from ember.arch.x86.layout import MMIO_GAP_END, MMIO_GAP_START, memory_map, ram_regions
 from ember.arch.x86.mptable import build_mptable, mptable_size
-from ember.vmm.config import parse_size
 from ember.errors import ConfigError
+from ember.vmm.config import parse_size
 
 
 @pytest.mark.parametrize("cpus", [1, 2, 8, 254])

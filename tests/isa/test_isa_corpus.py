@@ -39,15 +39,15 @@ def test_engines_match_qemu(name: str, corpus: Path, qemu: str, tmp_path: Path) 
     args = _args(name, tmp_path)
     ref = run_qemu(qemu, [prog, *args])
     counts = {}
-    for engine in ("interp", "dbt"):
+    for engine in ("interp", "dbt", "native"):
         got = run_ember([prog, *args], engine, ["--json"])
         assert got.stdout == ref.stdout, f"{engine}: stdout differs from qemu"
         assert got.returncode == guest_status(ref.returncode), f"{engine}: exit status differs"
         stats = json.loads(got.stderr.decode().strip().splitlines()[-1])
         counts[engine] = stats["instructions"]
         assert stats["instructions"] > 1000
-    # One semantics: both engines retire exactly the same instruction stream.
-    assert counts["interp"] == counts["dbt"]
+    # One semantics: the engines retire exactly the same instruction stream.
+    assert counts["interp"] == counts["dbt"] == counts["native"]
 
 
 def test_every_corpus_program_is_tested(corpus: Path) -> None:
@@ -69,7 +69,7 @@ def test_wild_jump_faults_with_pc(corpus: Path, qemu: str) -> None:
     prog = str(corpus / "badmem")
     ref = run_qemu(qemu, [prog, "jump"])
     assert guest_status(ref.returncode) == 128 + 11  # qemu: SIGSEGV
-    for engine in ("interp", "dbt"):
+    for engine in ("interp", "dbt", "native"):
         got = run_ember([prog, "jump"], engine)
         assert got.stdout == ref.stdout  # output before the fault is flushed
         assert got.returncode == 128 + 11

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from isa_support import CC, ROOT, run_ember
 
-from ember.isa.riscv import Machine, make_engine
+from ember.isa.riscv import GuestFault, Machine, make_engine
 from ember.isa.riscv.interp import timed_run
 
 # f is called often enough to be translated, then patched by a plain store
@@ -56,11 +57,14 @@ def _build(tmp: Path, name: str, source: str, *flags: str) -> Path:
     return out
 
 
-def _run(path: Path, engine: str) -> tuple[int, object]:
+def _run(path: Path, engine: str) -> tuple[int, Any]:
     machine = Machine(str(path), [str(path)], [])
+    runner = make_engine(machine, engine)
     try:
-        return timed_run(make_engine(machine, engine))
+        return timed_run(runner)
     finally:
+        if hasattr(runner, "close"):
+            runner.close()
         machine.space.close()
 
 
@@ -119,3 +123,51 @@ def test_program_arguments_pass_through(corpus: Path) -> None:
     assert b"argv[1] = --stats" in got.stdout and b"argv[2] = -x" in got.stdout
     assert got.returncode == 43
     assert ROOT.exists()
+
+
+# A hot loop storing into the page it runs from (text linked writable): the
+# native tier must hand every such store to Python, which invalidates the code.
+STORE_NEAR_CODE = """
+    .globl _start
+_start:
+    la t0, slot
+    li t1, 100
+    li a0, 0
+1:  sd t1, 0(t0)
+    ld t2, 0(t0)
+    add a0, a0, t2
+    addi t1, t1, -1
+    bnez t1, 1b
+    andi a0, a0, 0xff
+    li a7, 93
+    ecall
+    .align 3
+slot: .dword 0
+"""
+
+# A hot loop that reads its way off the end of the address space.
+WALK_OFF_THE_END = """
+    .globl _start
+_start:
+    li t0, 0x3fff0000
+1:  ld t1, 0(t0)
+    addi t0, t0, 8
+    j 1b
+"""
+
+
+@pytest.mark.parametrize("engine", ["interp", "dbt", "native"])
+def test_hot_loop_storing_next_to_its_code(asm_dir: Path, engine: str) -> None:
+    prog = _build(asm_dir, "nearcode", STORE_NEAR_CODE, "-Wl,-N")
+    status, stats = _run(prog, engine)
+    assert status == 5050 % 256
+    assert stats.instructions == 3 + 2 + 100 * 5 + 3
+
+
+@pytest.mark.parametrize("engine", ["interp", "dbt", "native"])
+def test_hot_loop_faults_at_the_end_of_memory(asm_dir: Path, engine: str) -> None:
+    prog = _build(asm_dir, "walk", WALK_OFF_THE_END)
+    with pytest.raises(GuestFault, match="outside the address space") as info:
+        _run(prog, engine)
+    assert info.value.pc is not None and info.value.pc > 0x10000
+    assert info.value.exit_code == 139

@@ -311,6 +311,68 @@ SNIPPETS: dict[str, str] = {
     c.jalr x28
 4:  c.nop
 """,
+    # A hot loop of the integer operations the native engine compiles to x86-64
+    # (it runs 300 times, so every tier gets to translate it).
+    "hot_loop": """
+    la x31, buf
+    li x30, 300
+1:  add x20, x20, x5
+    sub x21, x21, x14
+    xor x22, x22, x20
+    or x23, x23, x21
+    and x24, x24, x15
+    addi x25, x25, -7
+    xori x26, x25, 0x5a5
+    ori x27, x26, -16
+    andi x28, x27, 0x7f0
+    slli x29, x20, 13
+    srli x16, x21, 7
+    srai x17, x15, 9
+    sll x18, x22, x30
+    srl x19, x23, x30
+    sra x13, x24, x30
+    slt x12, x20, x21
+    sltu x11, x20, x21
+    slti x10, x22, -5
+    sltiu x9, x23, 100
+    addiw x8, x20, 2047
+    slliw x7, x21, 17
+    srliw x6, x22, 3
+    sraiw x4, x23, 5
+    addw x3, x20, x21
+    subw x1, x22, x23
+    sllw x29, x24, x30
+    srlw x28, x25, x30
+    sraw x27, x26, x30
+    mul x26, x20, x14
+    mulw x25, x21, x15
+    lui x24, 0xfffff
+    auipc x23, 0x10
+    addi x30, x30, -1
+    bnez x30, 1b
+    li x30, 300
+5:  sd x20, 0(x31)
+    sw x21, 12(x31)
+    sh x22, 17(x31)
+    sb x23, 23(x31)
+    ld x22, 8(x31)
+    lw x21, 12(x31)
+    lwu x20, 16(x31)
+    lh x19, 18(x31)
+    lhu x18, 20(x31)
+    lb x17, 22(x31)
+    lbu x16, 23(x31)
+    beq x30, x0, 2f
+    bltu x20, x21, 3f
+    addi x12, x12, 1
+3:  bge x22, x23, 4f
+    addi x11, x11, 3
+4:  addi x20, x20, 0x123
+    addi x21, x21, -0x77
+    addi x30, x30, -1
+    bnez x30, 5b
+2:  nop
+""",
 }
 
 
@@ -331,7 +393,7 @@ def binaries(asm_dir: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
-@pytest.mark.parametrize("engine", ["interp", "dbt"])
+@pytest.mark.parametrize("engine", ["interp", "dbt", "native"])
 def test_register_state_matches_qemu(name: str, engine: str, binaries: dict[str, Path],
                                      qemu: str, capfdbinary: pytest.CaptureFixture[bytes]) -> None:
     ours = dump(binaries[name], engine, capfdbinary)
@@ -375,3 +437,19 @@ def test_specified_edge_cases(binaries: dict[str, Path],
     assert f[23] == 0x7FEFFFFFFFFFFFFF  # overflow in RTZ: max finite
     assert f[24] == 0xFFF0000000000000  # 1 / -0 = -inf
     assert fcsr & 0x1F == 0x1F  # NV DZ OF UF NX all raised along the way
+
+
+def test_hot_loop_really_runs_native(binaries: dict[str, Path],
+                                     capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    from ember.isa.riscv import Machine, make_engine
+
+    prog = str(binaries["hot_loop"])
+    machine = Machine(prog, [prog], [])
+    engine = make_engine(machine, "native")
+    try:
+        assert engine.run() == 0
+        assert engine.native_blocks >= 1
+    finally:
+        engine.close()
+        machine.space.close()
+    capfdbinary.readouterr()

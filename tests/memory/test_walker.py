@@ -1,7 +1,8 @@
 """The page walker against page tables built by hand, and against KVM_TRANSLATE on a real vCPU."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ember.memory import GuestMemory, TranslationFault, translate
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def test_guest() -> Path:
-    from ember.guests import test_guest_path
     from ember.errors import ConfigError
+    from ember.guests import test_guest_path
 
     try:
         return Path(test_guest_path())

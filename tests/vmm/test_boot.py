@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-
 from vmmtest import ember
 
 pytestmark = pytest.mark.kvm

@@ -18,7 +18,6 @@ import sys
 import time
 
 import pytest
-
 from vmmtest import ROOT
 
 pytestmark = [pytest.mark.kvm, pytest.mark.slow]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from vmmtest import ember
 
 pytestmark = pytest.mark.kvm
@@ -104,8 +103,8 @@ def test_rtc_reads_the_host_date(test_guest) -> None:
     assert r.returncode == 0, out["console"]
     m = re.search(r"rtc: (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)", out["console"])
     assert m, out["console"]
-    guest = datetime.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}").replace(tzinfo=datetime.timezone.utc)
-    assert abs((datetime.datetime.now(datetime.timezone.utc) - guest).total_seconds()) < 120
+    guest = datetime.datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}").replace(tzinfo=datetime.UTC)
+    assert abs((datetime.datetime.now(datetime.UTC) - guest).total_seconds()) < 120
 
 
 def test_echo_uses_the_uart_receive_interrupt(test_guest) -> None:
@@ -155,7 +154,7 @@ def test_hypercall_matches_qemu(test_guest) -> None:
     from ember.kvm.system import kvm_flavour
 
     r, out = run("test:hypercall")
-    results = re.findall(r"^(PASS|FAIL): (.*)$", out["console"], re.M)
+    results = re.findall(r"^(PASS|FAIL): (.*)$", out["console"], re.MULTILINE)
     assert results, out["console"]
     assert ("PASS", "vmcall from ring 3 is refused (by an exception)") in results
     if kvm_flavour().hardware:
@@ -167,4 +166,4 @@ def test_hypercall_matches_qemu(test_guest) -> None:
                         "-nographic", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=1",
                         "-kernel", str(test_guest), "-append", "hypercall"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert re.findall(r"^(PASS|FAIL): (.*)$", q.stdout, re.M) == results
+    assert re.findall(r"^(PASS|FAIL): (.*)$", q.stdout, re.MULTILINE) == results

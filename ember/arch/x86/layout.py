@@ -61,7 +61,7 @@ class MemoryRange(Record):
 
     __slots__ = ("addr", "size", "type")
 
-    def __init__(self, addr: int, size: int, type: int) -> None:  # noqa: A002 - the e820 field's name
+    def __init__(self, addr: int, size: int, type: int) -> None:
         self.addr = addr
         self.size = size
         self.type = type
@@ -82,7 +82,7 @@ def memory_map(mem_size: int) -> list[MemoryRange]:
     return entries
 
 
-def e820_map(mem_size: int) -> list["E820Entry"]:
+def e820_map(mem_size: int) -> list[E820Entry]:
     """:func:`memory_map` as the boot protocol's typed e820 entries (imported only for bzImage boots)."""
     from ember.arch.x86.bootparams import E820Entry, E820Type
 

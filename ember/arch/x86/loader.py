@@ -14,13 +14,13 @@ import os
 import struct
 
 from ember.arch.x86 import layout
+from ember.arch.x86.acpi import build_acpi
 from ember.arch.x86.elf import is_elf, parse_elf
 from ember.arch.x86.errors import BootError, CmdlineError
-from ember.arch.x86.acpi import build_acpi
 from ember.arch.x86.mptable import build_mptable
+from ember.log import get_logger
 from ember.memory import GuestMemory
 from ember.record import Record
-from ember.log import get_logger
 
 log = get_logger(__name__)
 

@@ -30,7 +30,13 @@ def make_engine(machine: Machine, engine: str, cache: bool = True) -> Any:
 
         return Translator(machine, cache=cache)
     if engine == "native":
-        raise IsaError("the native x86-64 engine is not implemented yet; use --engine dbt")
+        import platform
+
+        if platform.machine() not in ("x86_64", "AMD64"):
+            raise IsaError(f"the native engine emits x86-64 code; this host is {platform.machine()}")
+        from ember.isa.riscv.native import NativeTranslator
+
+        return NativeTranslator(machine, cache=cache)
     raise IsaError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
@@ -41,8 +47,11 @@ def run_program(path: str, argv: list[str] | None = None, env: list[str] | None 
     from ember.isa.riscv.interp import timed_run
 
     machine = Machine(path, argv, env)
+    runner = None
     try:
         runner = make_engine(machine, engine, cache)
         return timed_run(runner, limit)
     finally:
+        if hasattr(runner, "close"):
+            runner.close()
         machine.space.close()

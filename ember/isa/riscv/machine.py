@@ -156,6 +156,9 @@ class Machine:
         self.syscalls = Syscalls(self, path)
         #: Pages holding code some engine decoded; stores to them flush.
         self.code_pages: set[int] = set()
+        #: The same as one byte per page (1 = code here or on the next page,
+        #: which a store starting here may reach), for native code to test.
+        self.code_map = bytearray(self.space.size // PAGE)
         self.flush_hooks: list[Callable[[], None]] = []
         #: pc -> decoded instruction, shared by the engines (the translator
         #: decodes again what its cold path already interpreted).
@@ -210,6 +213,9 @@ class Machine:
         if page in self.code_pages:
             return
         self.code_pages.add(page)
+        self.code_map[page] = 1
+        if page:
+            self.code_map[page - 1] = 1
         g = self.globals
         lo, hi = page * PAGE, (page + 2) * PAGE  # +1 page: instructions may straddle
         if g["CHI"] == 0:
@@ -234,6 +240,7 @@ class Machine:
         """fence.i, or code was overwritten: forget every decoded instruction."""
         self.flushes += 1
         self.code_pages.clear()
+        self.code_map[:] = bytes(len(self.code_map))
         self.decoded.clear()
         self.globals["CLO"] = self.globals["CHI"] = 0
         for hook in self.flush_hooks:
