@@ -152,7 +152,7 @@ def main() -> int:
     ]
     for key, label, unit in (("first", "process start → first serial byte", "ms"),
                              ("exit", "process start → exit (test:hello)", "ms"),
-                             ("pio", "port-I/O exit round trip (guest-timed, ring 3)", "µs"),
+                             ("pio", "port-I/O exit round trip (guest-timed `pio` loop)", "µs"),
                              ("rss", "VMM memory: RSS minus guest RAM", "MiB")):
         ev, qv = med(e[key]), med(q[key])
         if key == "pio":

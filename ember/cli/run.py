@@ -9,6 +9,9 @@ import time
 
 from ember.errors import ConfigError
 
+#: After the VM has stopped and been closed, nothing is left to tear down.
+FAST_EXIT = True
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group(required=True)
