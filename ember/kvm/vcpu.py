@@ -21,6 +21,9 @@ from ember.kvm.errors import IoctlError
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import TypeVar
+
+    _S = TypeVar("_S", bound=s.Struct)
 
 _U32 = struct.Struct("<I")
 _IO = struct.Struct("<BBHIQ")  # kvm_run.io: direction, size, port, count, data_offset
@@ -154,26 +157,26 @@ class VcpuFd:
 
     # --- registers ------------------------------------------------------------------
 
-    def get_regs(self) -> s.kvm_regs:
-        r = s.kvm_regs()
-        ioctl(self.fd, ioctls.KVM_GET_REGS, r, name="KVM_GET_REGS")
+    def _get(self, cls: type[_S], request: int, name: str) -> _S:
+        """Read one kernel struct of type *cls* with the ioctl *request*."""
+        r = cls()
+        ioctl(self.fd, request, r, name=name)
         return r
+
+    def get_regs(self) -> s.kvm_regs:
+        return self._get(s.kvm_regs, ioctls.KVM_GET_REGS, "KVM_GET_REGS")
 
     def set_regs(self, r: s.kvm_regs) -> None:
         ioctl(self.fd, ioctls.KVM_SET_REGS, r, name="KVM_SET_REGS")
 
     def get_sregs(self) -> s.kvm_sregs:
-        r = s.kvm_sregs()
-        ioctl(self.fd, ioctls.KVM_GET_SREGS, r, name="KVM_GET_SREGS")
-        return r
+        return self._get(s.kvm_sregs, ioctls.KVM_GET_SREGS, "KVM_GET_SREGS")
 
     def set_sregs(self, r: s.kvm_sregs) -> None:
         ioctl(self.fd, ioctls.KVM_SET_SREGS, r, name="KVM_SET_SREGS")
 
     def get_fpu(self) -> s.kvm_fpu:
-        r = s.kvm_fpu()
-        ioctl(self.fd, ioctls.KVM_GET_FPU, r, name="KVM_GET_FPU")
-        return r
+        return self._get(s.kvm_fpu, ioctls.KVM_GET_FPU, "KVM_GET_FPU")
 
     def set_fpu(self, r: s.kvm_fpu) -> None:
         ioctl(self.fd, ioctls.KVM_SET_FPU, r, name="KVM_SET_FPU")
@@ -204,9 +207,7 @@ class VcpuFd:
             raise IoctlError("KVM_SET_MSRS", errno.EINVAL, f"KVM refused MSR {bad:#x} (set {n} of {len(msrs)})")
 
     def get_lapic(self) -> s.kvm_lapic_state:
-        r = s.kvm_lapic_state()
-        ioctl(self.fd, ioctls.KVM_GET_LAPIC, r, name="KVM_GET_LAPIC")
-        return r
+        return self._get(s.kvm_lapic_state, ioctls.KVM_GET_LAPIC, "KVM_GET_LAPIC")
 
     def set_lapic(self, r: s.kvm_lapic_state) -> None:
         ioctl(self.fd, ioctls.KVM_SET_LAPIC, r, name="KVM_SET_LAPIC")
@@ -220,33 +221,25 @@ class VcpuFd:
         ioctl(self.fd, ioctls.KVM_SET_MP_STATE, s.kvm_mp_state(state), name="KVM_SET_MP_STATE")
 
     def get_vcpu_events(self) -> s.kvm_vcpu_events:
-        r = s.kvm_vcpu_events()
-        ioctl(self.fd, ioctls.KVM_GET_VCPU_EVENTS, r, name="KVM_GET_VCPU_EVENTS")
-        return r
+        return self._get(s.kvm_vcpu_events, ioctls.KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS")
 
     def set_vcpu_events(self, r: s.kvm_vcpu_events) -> None:
         ioctl(self.fd, ioctls.KVM_SET_VCPU_EVENTS, r, name="KVM_SET_VCPU_EVENTS")
 
     def get_debugregs(self) -> s.kvm_debugregs:
-        r = s.kvm_debugregs()
-        ioctl(self.fd, ioctls.KVM_GET_DEBUGREGS, r, name="KVM_GET_DEBUGREGS")
-        return r
+        return self._get(s.kvm_debugregs, ioctls.KVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS")
 
     def set_debugregs(self, r: s.kvm_debugregs) -> None:
         ioctl(self.fd, ioctls.KVM_SET_DEBUGREGS, r, name="KVM_SET_DEBUGREGS")
 
     def get_xsave(self) -> s.kvm_xsave:
-        r = s.kvm_xsave()
-        ioctl(self.fd, ioctls.KVM_GET_XSAVE, r, name="KVM_GET_XSAVE")
-        return r
+        return self._get(s.kvm_xsave, ioctls.KVM_GET_XSAVE, "KVM_GET_XSAVE")
 
     def set_xsave(self, r: s.kvm_xsave) -> None:
         ioctl(self.fd, ioctls.KVM_SET_XSAVE, r, name="KVM_SET_XSAVE")
 
     def get_xcrs(self) -> s.kvm_xcrs:
-        r = s.kvm_xcrs()
-        ioctl(self.fd, ioctls.KVM_GET_XCRS, r, name="KVM_GET_XCRS")
-        return r
+        return self._get(s.kvm_xcrs, ioctls.KVM_GET_XCRS, "KVM_GET_XCRS")
 
     def set_xcrs(self, r: s.kvm_xcrs) -> None:
         ioctl(self.fd, ioctls.KVM_SET_XCRS, r, name="KVM_SET_XCRS")
