@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", help="run a static RV64GC Linux executable",
                          description="Run a static RV64GC Linux executable in user mode.")
     run.add_argument("--engine", choices=("interp", "dbt", "native"), default="dbt",
-                     help="interpreter, Python-level translator (default), or native code")
+                     help="interpreter, Python-level translator (default), or the translator "
+                     "with hot integer loops compiled to x86-64")
     run.add_argument("--stats", action="store_true",
                      help="report instructions retired, MIPS and code-cache figures on stderr")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON on stderr")
@@ -33,7 +34,7 @@ def _human(stats: dict[str, object]) -> str:
         f"seconds             {stats['seconds']:.3f}",
         f"MIPS                {stats['mips']:.2f}",
     ]
-    if stats["engine"] == "dbt":
+    if stats["engine"] in ("dbt", "native"):
         lines += [
             f"blocks translated   {stats['blocks_translated']:,}",
             f"cache hits          {stats['cache_hits']:,}",
@@ -42,6 +43,8 @@ def _human(stats: dict[str, object]) -> str:
             f"translation seconds {stats['translate_seconds']:.3f}",
             f"cold (interpreted)  {stats['cold_instructions']:,} instructions",
         ]
+        if stats["engine"] == "native":
+            lines.append(f"native x86-64 loops {stats.get('native_blocks', 0):,}")
     else:
         lines.append(f"decoded             {stats['decoded']:,}")
     lines.append(f"code flushes        {stats['flushes']}")
@@ -53,8 +56,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit <= 0:
         raise ConfigError("--limit must be a positive number of instructions")
-    if args.no_cache and args.engine != "dbt":
-        raise ConfigError("--no-cache only applies to --engine dbt")
+    if args.no_cache and args.engine == "interp":
+        raise ConfigError("--no-cache only applies to --engine dbt or native")
     sys.stdout.flush()
     status, stats = run_program(args.program, [args.program, *args.args], engine=args.engine,
                                 cache=not args.no_cache, limit=args.limit)

@@ -161,7 +161,27 @@ def test_hot_loop_storing_next_to_its_code(asm_dir: Path, engine: str) -> None:
     prog = _build(asm_dir, "nearcode", STORE_NEAR_CODE, "-Wl,-N")
     status, stats = _run(prog, engine)
     assert status == 5050 % 256
-    assert stats.instructions == 3 + 2 + 100 * 5 + 3
+    assert stats.instructions == 4 + 100 * 5 + 3
+    assert stats.flushes == 100  # every store hit a code page
+
+
+def test_native_bails_out_on_stores_into_marked_pages(asm_dir: Path) -> None:
+    """Mark the data page as holding code: native code must leave every store
+    there to the Python tiers (which find no code and carry on)."""
+    source = STORE_NEAR_CODE.replace("    .align 3\nslot:", "    .data\n    .align 3\nslot:")
+    prog = _build(asm_dir, "marked", source)
+    machine = Machine(str(prog), [str(prog)], [])
+    engine = make_engine(machine, "native")
+    try:
+        for page in range(0x10000 // 4096, machine.space.brk // 4096):
+            machine.code_map[page] = 1
+        status = engine.run()
+        assert status == 5050 % 256
+        assert engine.native_blocks >= 1
+        assert machine.instret == 4 + 100 * 5 + 3
+    finally:
+        engine.close()
+        machine.space.close()
 
 
 @pytest.mark.parametrize("engine", ["interp", "dbt", "native"])
