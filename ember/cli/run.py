@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stats", action="store_true", help="print exit statistics when the VM stops")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop the VM after this long (exit status 124)")
+    p.add_argument("--serial-socket", metavar="PATH",
+                   help="put the serial console on a Unix socket instead of the terminal; the VM "
+                        "boots once a client connects (e.g. `socat - UNIX-CONNECT:PATH`)")
     p.add_argument("--control", metavar="SOCKET",
                    help="serve a control socket for `ember inspect` (translate, regs, stats)")
     p.add_argument("--json", action="store_true",
@@ -55,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     config = VmConfig(kernel=kernel, cmdline=cmdline, initrd=args.initrd, vcpus=args.cpus,
                       memory=parse_size(args.memory, "--memory"))
 
-    from ember.vmm.console import StdinConsole, stdout_sink
+    from ember.vmm.console import SocketConsole, StdinConsole, stdout_sink
     from ember.vmm.vm import Vm
 
     captured = bytearray()
@@ -65,7 +68,20 @@ def main(args: argparse.Namespace) -> int:
         with lock:
             captured.extend(data)
 
-    vm = Vm(config, console_out=capture if args.json else stdout_sink())
+    serial_socket = None
+    if args.serial_socket:
+        # Created before the VM so a bad path fails before anything is built;
+        # the UART is attached once the VM exists.
+        serial_socket = SocketConsole(args.serial_socket, lambda data: vm.serial.enqueue_input(data))
+        console_out = serial_socket.write
+    else:
+        console_out = capture if args.json else stdout_sink()
+    try:
+        vm = Vm(config, console_out=console_out)
+    except BaseException:
+        if serial_socket:
+            serial_socket.stop()
+        raise
     console = control = None
     try:
         if args.control:
@@ -73,7 +89,12 @@ def main(args: argparse.Namespace) -> int:
 
             control = ControlServer(vm, args.control)
             control.start()
-        console = StdinConsole(vm.serial.enqueue_input, lambda: vm.request_stop("user", 0))
+        if serial_socket:
+            print(f"ember: waiting for a connection on {args.serial_socket}", file=sys.stderr)
+            serial_socket.wait_for_client()
+            serial_socket.start()
+        else:
+            console = StdinConsole(vm.serial.enqueue_input, lambda: vm.request_stop("user", 0))
         import signal
 
         for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -91,6 +112,8 @@ def main(args: argparse.Namespace) -> int:
             console.stop()
         if control:
             control.close()
+        if serial_socket:
+            serial_socket.stop()
         stats = vm.stats()
         port_names = dict(vm.port_names)
         vm.close()

@@ -97,3 +97,93 @@ class StdinConsole:
             out.append(b)
         if out:
             self.deliver(bytes(out))
+
+
+class SocketConsole:
+    """The serial console on a Unix socket (QEMU's ``-serial unix:PATH,server``).
+
+    One client at a time: what it sends goes to the UART; guest output goes to
+    the connected client (and is dropped while none is connected, as a
+    disconnected serial cable drops it). :meth:`wait_for_client` lets the VMM
+    hold the boot until someone listens, like QEMU's ``server,wait``.
+    """
+
+    def __init__(self, path: str, deliver: Callable[[bytes], int]) -> None:
+        import socket
+
+        from ember.errors import ConfigError
+
+        if os.path.exists(path):
+            raise ConfigError(f"--serial-socket {path} already exists: remove it or choose another path")
+        self.path = path
+        self.deliver = deliver
+        self._client: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._listener.bind(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on --serial-socket {path}: {exc.strerror}") from None
+        self._listener.listen(1)
+        self._thread = threading.Thread(target=self._loop, name="serial-socket", daemon=True)
+
+    def wait_for_client(self) -> None:
+        client, _ = self._listener.accept()
+        with self._lock:
+            self._client = client
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            client = self._client
+        if client is None:
+            return
+        try:
+            client.sendall(data)
+        except OSError:
+            self._drop(client)
+
+    def stop(self) -> None:
+        try:
+            self._listener.close()
+        finally:
+            with self._lock:
+                client, self._client = self._client, None
+            if client is not None:
+                client.close()
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+    def _drop(self, client: object) -> None:
+        with self._lock:
+            if self._client is client:
+                self._client = None
+        try:
+            client.close()  # type: ignore[attr-defined]
+        except OSError:
+            pass
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                client = self._client
+            if client is None:
+                try:
+                    client, _ = self._listener.accept()
+                except OSError:
+                    return
+                with self._lock:
+                    self._client = client
+            while True:
+                try:
+                    data = client.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._drop(client)
+                    break
+                self.deliver(data)
