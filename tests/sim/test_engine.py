@@ -83,7 +83,7 @@ def test_invariants_on_every_interval_of_a_real_day_cloudsim(day) -> None:  # ty
 
 @pytest.mark.timeout(120)
 def test_invariants_ember_model_first_hours(day) -> None:  # type: ignore[no-untyped-def]
-    sim = Simulation(_first(day, 72), RunConfig(policy="lrr-mc-1.2", model="ember"))
+    sim = Simulation(_first(day, 48), RunConfig(policy="lrr-mc-1.2", model="ember"))
     chk = Checker(sim)
     res = sim.run()
     assert res.vms_removed == 0 and res.migrations == chk.planned
