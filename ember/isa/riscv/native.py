@@ -27,7 +27,7 @@ from typing import Any
 
 from ember.isa.riscv.dbt import LOOP_SLICE, Translator, _target
 from ember.isa.riscv.decode import Instr
-from ember.isa.riscv.errors import GuestFault
+from ember.isa.riscv.errors import GuestFault, IsaError
 from ember.isa.riscv.interp import MEMORY_ERRORS
 from ember.isa.riscv.machine import Machine
 
@@ -105,7 +105,12 @@ class NativeTranslator(Translator):
 
     def __init__(self, machine: Machine, cache: bool = True) -> None:
         super().__init__(machine, cache)
-        self.code = mmap.mmap(-1, CODE_SIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        try:
+            self.code = mmap.mmap(-1, CODE_SIZE,
+                                  prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+        except OSError as exc:
+            raise IsaError(f"cannot map executable memory for native code ({exc.strerror}); "
+                           "use --engine dbt") from None
         self.code_used = 0
         self.regs = (ctypes.c_uint64 * SLOTS)()
         self.regs_addr = ctypes.addressof(self.regs)
