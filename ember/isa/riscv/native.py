@@ -7,8 +7,8 @@ conditional branches, it is assembled into x86-64 code in an executable
 
 Native code keeps the guest registers in a ctypes array (``rdi`` points at
 it; x0 is entry 0 and never written) and addresses guest memory relative to
-the base of the guest's address space (``rsi``); ``rdx`` points at the
-machine's map of pages holding decoded code. Around each call the Python
+the base of the guest's address space (``rsi``); ``rdx`` (kept in ``r9``)
+points at the machine's map of pages holding decoded code. Around each call the Python
 wrapper copies the registers the loop uses in and the ones it writes out.
 Every load and store is bounds-checked; an access outside the space, or a
 store into the range of pages holding translated code, *bails out*: the code
@@ -56,7 +56,7 @@ WIDTH = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "lwu": 4, "ld": 8,
 SUPPORTED = (set(CC) | set(ALU_RR) | set(ALU_RI) | set(LOADS) | set(STORES) | {
     "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "sll", "srl", "sra", "slt", "sltu",
     "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw", "mul", "mulw",
-    "jal", "fence"})
+    "jal", "fence", "div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"})
 
 
 def _i32(v: int) -> bytes:
@@ -159,6 +159,7 @@ class NativeTranslator(Translator):
         written: set[int] = set()
         exits: list[tuple[str, int, int]] = []  # (label, exit index or -1 for bail, k / bail pc)
         asm.emit(0x4D, 0x31, 0xC0)  # xor r8, r8: instructions of completed iterations
+        asm.emit(0x49, 0x89, 0xD1)  # mov r9, rdx: the code-page map (division clobbers rdx)
         asm.label("head")
         executed = 0
 
@@ -206,7 +207,7 @@ class NativeTranslator(Translator):
                     # (and invalidate). rdx points at the machine's page map.
                     asm.emit(0x48, 0x89, 0xC1)  # mov rcx, rax
                     asm.emit(0x48, 0xC1, 0xE9, 12)  # shr rcx, 12
-                    asm.emit(0x80, 0x3C, 0x0A, 0x00)  # cmp byte [rdx+rcx], 0
+                    asm.emit(0x41, 0x80, 0x3C, 0x09, 0x00)  # cmp byte [r9+rcx], 0
                     asm.jump(b"\x0f\x85", bail_label(at, done_before))  # jne bail
                     asm.load_reg(1, rs2)
                     asm.emit(STORES[kind])
@@ -245,6 +246,27 @@ class NativeTranslator(Translator):
                 asm.load_reg(0, rs1)
                 asm.load_reg(1, rs2)
                 asm.emit(0x48, 0x0F, 0xAF, 0xC1)  # imul rax, rcx
+            elif kind in ("div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"):
+                # x86 traps on a zero divisor and on MIN / -1; RISC-V defines both,
+                # so those cases (and any division by -1) are left to Python.
+                wide = not kind.endswith("w")
+                rex = b"\x48" if wide else b""
+                asm.load_reg(0, rs1)
+                asm.load_reg(1, rs2)
+                asm.emit(rex, 0x85, 0xC9)  # test rcx, rcx
+                asm.jump(b"\x0f\x84", bail_label(at, done_before))  # jz bail
+                asm.emit(rex, 0x83, 0xF9, 0xFF)  # cmp rcx, -1
+                asm.jump(b"\x0f\x84", bail_label(at, done_before))  # je bail
+                if kind.startswith(("divu", "remu")):
+                    asm.emit(0x31, 0xD2)  # xor edx, edx
+                    asm.emit(rex, 0xF7, 0xF1)  # div rcx
+                else:
+                    asm.emit(rex, 0x99)  # cqo / cdq
+                    asm.emit(rex, 0xF7, 0xF9)  # idiv rcx
+                if kind.startswith("rem"):
+                    asm.emit(rex, 0x89, 0xD0)  # mov rax, rdx
+                if not wide:
+                    asm.emit(0x48, 0x63, 0xC0)  # movsxd rax, eax
             elif kind in ("addiw", "slliw", "srliw", "sraiw"):
                 asm.load_reg(0, rs1)
                 if kind == "addiw":
@@ -324,29 +346,38 @@ class NativeTranslator(Translator):
         lookup = self.lookup
         handlers, predecode = self.interp.cache, self.interp.predecode
 
-        def block() -> Any:
-            for n in used:
-                regs[n] = x[n]
-            e = func(raddr, maddr, paddr)
-            for n in written:
-                x[n] = regs[n]
-            ic[0] += regs[COUNT]
-            if e < 0:
-                # Run the instruction native code refused through the
-                # interpreter's handler (it faults, or stores into code and
-                # invalidates it), then carry on from wherever it leads.
-                pc = regs[BAIL_PC]
-                handler = handlers.get(pc) or predecode(pc)
-                ic[0] += 1
-                try:
-                    return lookup(handler())
-                except GuestFault as fault:
-                    fault.locate(pc)
-                    raise
-                except MEMORY_ERRORS as exc:
-                    raise GuestFault(f"memory access outside the address space ({exc})", pc) from None
-            return slots[e]
+        def bail() -> Any:
+            # Run the instruction native code refused through the
+            # interpreter's handler (it faults, or stores into code and
+            # invalidates it), then carry on from wherever it leads.
+            pc = regs[BAIL_PC]
+            handler = handlers.get(pc) or predecode(pc)
+            ic[0] += 1
+            try:
+                return lookup(handler())
+            except GuestFault as fault:
+                fault.locate(pc)
+                raise
+            except MEMORY_ERRORS as exc:
+                raise GuestFault(f"memory access outside the address space ({exc})", pc) from None
 
+        # The wrapper is generated so the register copies are unrolled.
+        copy_in = "".join(f"    regs[{n}] = x[{n}]\n" for n in used)
+        copy_out = "".join(f"    x[{n}] = regs[{n}]\n" for n in written)
+        source = (
+            "def block():\n"
+            f"{copy_in}"
+            "    e = func(raddr, maddr, paddr)\n"
+            f"{copy_out}"
+            f"    ic[0] += regs[{COUNT}]\n"
+            "    if e < 0:\n"
+            "        return bail()\n"
+            "    return slots[e]\n"
+        )
+        env = {"regs": regs, "x": x, "func": func, "raddr": raddr, "maddr": maddr,
+               "paddr": paddr, "ic": ic, "bail": bail, "slots": slots}
+        exec(compile(source, "<native wrapper>", "exec"), env)  # noqa: S102 - generated wrapper
+        block = env["block"]
         return block
 
     def stats(self, seconds: float) -> Any:
