@@ -179,7 +179,7 @@ def _print(results: list[Any], args: argparse.Namespace) -> None:
                       for k, _, fmt in columns])
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     left = len(columns) - len(COLUMNS) + 1  # name columns are left-aligned
-    for j, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    for j, cells in enumerate(table):
+        print("  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
         if j == 0:
             print("  ".join("-" * w for w in widths))

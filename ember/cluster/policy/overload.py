@@ -38,7 +38,8 @@ ROBUST_ITERATIONS = 3
 
 
 class Detector(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def overloaded(self, util: np.ndarray, history: np.ndarray, horizon: np.ndarray) -> np.ndarray: ...
 

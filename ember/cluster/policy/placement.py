@@ -35,7 +35,8 @@ class Candidates:
 class Placement(Protocol):
     """Ranks candidates by one key: least first, lowest host id among equals."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def key(self, c: Candidates) -> np.ndarray: ...
 

@@ -28,7 +28,8 @@ class Candidates:
 
 
 class Selector(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def select(self, vms: Candidates, rng: np.random.Generator) -> int: ...
 
