@@ -38,3 +38,27 @@ class Record:
 
     def __hash__(self) -> int:
         return hash(tuple(getattr(self, n) for n in self._fields()))
+
+
+class Constants:
+    """A namespace of named integer constants (``KVM_EXIT_*``, ``KVM_CAP_*``) with reverse lookup.
+
+    ``IntEnum`` would be the usual choice, but creating an enum class costs about
+    0.3 M instructions per member, and the KVM tables have ~80 members: a quarter
+    of ``ember run``'s imports. Members here are plain ints; ``name_of`` maps back.
+    """
+
+    _names: dict[int, str] = {}
+
+    def __init_subclass__(cls) -> None:
+        cls._names = {v: k for k, v in vars(cls).items() if k.isupper() and isinstance(v, int)}
+
+    @classmethod
+    def name_of(cls, value: int) -> str:
+        """The constant's name in lower case, or the number when it has none."""
+        name = cls._names.get(value)
+        return name.lower() if name is not None else f"{cls.__name__.lower()}_{value}"
+
+    @classmethod
+    def values(cls) -> dict[str, int]:
+        return {name: value for value, name in cls._names.items()}

@@ -1,11 +1,14 @@
-"""KVM capabilities (``KVM_CAP_*``) and exit reasons (``KVM_EXIT_*``) from linux/kvm.h."""
+"""KVM capabilities (``KVM_CAP_*``) and exit reasons (``KVM_EXIT_*``) from linux/kvm.h.
+
+They are :class:`~ember.record.Constants`, not IntEnums: see that class for why.
+"""
 
 from __future__ import annotations
 
-import enum
+from ember.record import Constants
 
 
-class Cap(enum.IntEnum):
+class Cap(Constants):
     IRQCHIP = 0
     HLT = 1
     USER_MEMORY = 3
@@ -50,7 +53,7 @@ class Cap(enum.IntEnum):
 
 
 #: What ember cannot run without, and why (used in the error message).
-REQUIRED_CAPS: dict[Cap, str] = {
+REQUIRED_CAPS: dict[int, str] = {
     Cap.USER_MEMORY: "guest memory is mapped from user space",
     Cap.IRQCHIP: "interrupts go through the in-kernel PIC/IOAPIC/LAPIC",
     Cap.PIT2: "the in-kernel PIT drives the guest's timer",
@@ -61,7 +64,7 @@ REQUIRED_CAPS: dict[Cap, str] = {
 }
 
 
-class ExitReason(enum.IntEnum):
+class ExitReason(Constants):
     UNKNOWN = 0
     EXCEPTION = 1
     IO = 2
@@ -88,15 +91,9 @@ class ExitReason(enum.IntEnum):
     XEN = 34
     NOTIFY = 37
 
-    @classmethod
-    def name_of(cls, value: int) -> str:
-        try:
-            return cls(value).name.lower()
-        except ValueError:
-            return f"reason_{value}"
 
 
-class InternalErrorSuberror(enum.IntEnum):
+class InternalErrorSuberror(Constants):
     """KVM_INTERNAL_ERROR_* suberrors of KVM_EXIT_INTERNAL_ERROR."""
 
     EMULATION = 1
@@ -105,7 +102,7 @@ class InternalErrorSuberror(enum.IntEnum):
     UNEXPECTED_EXIT_REASON = 4
 
 
-class SystemEvent(enum.IntEnum):
+class SystemEvent(Constants):
     SHUTDOWN = 1
     RESET = 2
     CRASH = 3
@@ -114,7 +111,7 @@ class SystemEvent(enum.IntEnum):
     SEV_TERM = 6
 
 
-class MpState(enum.IntEnum):
+class MpState(Constants):
     RUNNABLE = 0
     UNINITIALIZED = 1
     INIT_RECEIVED = 2

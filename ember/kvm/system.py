@@ -98,11 +98,12 @@ class Kvm:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def check_extension(self, cap: Cap) -> int:
+    def check_extension(self, cap: int) -> int:
         return ioctl(self.fd, ioctls.KVM_CHECK_EXTENSION, int(cap), name="KVM_CHECK_EXTENSION")
 
-    def require(self, caps: dict[Cap, str] = REQUIRED_CAPS) -> None:
-        missing = [f"{c.name} ({why})" for c, why in caps.items() if not self.check_extension(c)]
+    def require(self, caps: dict[int, str] = REQUIRED_CAPS) -> None:
+        missing = [f"KVM_CAP_{Cap.name_of(c).upper()} ({why})" for c, why in caps.items()
+                   if not self.check_extension(c)]
         if missing:
             raise KvmCapabilityMissing(
                 "this host's KVM lacks " + "; ".join(missing) + ": use a newer kernel or another host"

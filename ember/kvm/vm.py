@@ -43,7 +43,7 @@ class VmFd:
             os.close(self.fd)
             self.fd = -1
 
-    def check_extension(self, cap: Cap) -> int:
+    def check_extension(self, cap: int) -> int:
         return ioctl(self.fd, ioctls.KVM_CHECK_EXTENSION, int(cap), name="KVM_CHECK_EXTENSION")
 
     # --- memory ---------------------------------------------------------------------
@@ -134,12 +134,12 @@ class VmFd:
         data.clock = clock_ns
         ioctl(self.fd, ioctls.KVM_SET_CLOCK, data, name="KVM_SET_CLOCK")
 
-    def enable_cap(self, cap: Cap, *args: int) -> None:
+    def enable_cap(self, cap: int, *args: int) -> None:
         req = s.kvm_enable_cap()
         req.cap = int(cap)
         for i, a in enumerate(args):
             req.args[i] = a
-        ioctl(self.fd, ioctls.KVM_ENABLE_CAP, req, name=f"KVM_ENABLE_CAP({cap.name})")
+        ioctl(self.fd, ioctls.KVM_ENABLE_CAP, req, name=f"KVM_ENABLE_CAP({Cap.name_of(cap).upper()})")
 
     # --- vCPUs ----------------------------------------------------------------------
 

@@ -195,10 +195,7 @@ class Vcpu:
 
 
 def _event_name(kind: int) -> str:
-    try:
-        return SystemEvent(kind).name.lower()
-    except ValueError:
-        return "unknown"
+    return SystemEvent.name_of(kind)
 
 
 def _describe_fatal(ex: VcpuExit) -> str:

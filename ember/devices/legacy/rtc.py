@@ -41,7 +41,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from ember.devices.errors import DeviceError, DeviceStateError
 from ember.devices.legacy.irq import NoIrqLine
@@ -51,6 +50,8 @@ from ember.log import get_logger
 TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
     from typing import ClassVar
+
+    from datetime import datetime
 
     from ember.devices.legacy.irq import IrqLine
     from ember.devices.legacy.state import RtcState
@@ -127,8 +128,9 @@ MIB = 1024 * KIB
 BASE_MEMORY_KIB = 640
 
 #: Latest time the registers can show (century 99, year 99).
-_MAX_TIMESTAMP = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
-_MIN_TIMESTAMP = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
+#: 9999-12-31 23:59:59 and 0001-01-01 00:00:00 UTC: what datetime can represent.
+_MAX_TIMESTAMP = 253_402_300_799
+_MIN_TIMESTAMP = -62_135_596_800
 #: Bound on a saved offset: far beyond any clock the registers can show.
 _MAX_OFFSET = _MAX_TIMESTAMP - _MIN_TIMESTAMP
 
@@ -306,6 +308,8 @@ class Rtc(PioDevice):
 
     @staticmethod
     def _datetime(seconds: float) -> datetime:
+        from datetime import UTC, datetime  # on first clock read: keeps start-up lean
+
         clamped = min(max(math.floor(seconds), _MIN_TIMESTAMP), _MAX_TIMESTAMP)
         return datetime.fromtimestamp(clamped, tz=UTC)
 
@@ -384,6 +388,8 @@ class Rtc(PioDevice):
             century, year, month, day, hour, minute, second = (int(f or 0) for f in fields)
             if century > 99 or year > 99:
                 raise ValueError("century or year above 99")
+            from datetime import UTC, datetime
+
             target = datetime(century * 100 + year, month, day, hour, minute, second, tzinfo=UTC)
         except ValueError as exc:
             self._bad_time_writes += 1
