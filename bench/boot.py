@@ -158,6 +158,7 @@ def main() -> int:
         if key == "pio":
             ev, qv = ev / 1000, qv / 1000
         lines.append(f"| {label} | {ev:.1f} {unit} | {qv:.1f} {unit} | {ev / qv:.2f} |")
+    lines += ["", *startup_rows(args.runs)]
     write_section("boot", "\n".join(lines))
     print("\n".join(lines))
     if args.linux:
@@ -167,6 +168,38 @@ def main() -> int:
         write_section("boot-linux", "\n".join(linux))
         print("\n".join(linux))
     return 0
+
+
+#: Everything `ember run --guest test:hello` imports (ember/record.py says why it is kept lean).
+RUN_PATH_MODULES = ("ember.cli,ember.cli.run,ember.vmm.vm,ember.vmm.console,ember.guests,"
+                    "ember.devices.legacy.serial,ember.devices.legacy.i8042,ember.devices.legacy.rtc,"
+                    "ember.devices.legacy.debug_exit")
+
+
+def _instructions(cmd: list[str]) -> int | None:
+    """Instructions executed by *cmd* under callgrind: exact, and independent of machine load."""
+    import shutil
+
+    if not shutil.which("valgrind"):
+        return None
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                       capture_output=True, text=True, check=False)
+    m = re.search(r"Collected : (\d+)", r.stderr)
+    return int(m.group(1)) if m else None
+
+
+def startup_rows(runs: int) -> list[str]:
+    """Where ember's start-up goes: the interpreter, the imports of the run path, the rest."""
+    py = str(ROOT / ".venv" / "bin" / "python")
+    steps = [("Python interpreter start (`python -c pass`)", [py, "-c", "pass"]),
+             ("… plus importing everything `ember run` needs", [py, "-c", f"import {RUN_PATH_MODULES}"])]
+    out = ["Where ember's start-up time goes (medians; instruction counts from callgrind, load-independent):", "",
+           "| step | wall | instructions |", "|---|---:|---:|"]
+    for label, cmd in steps:
+        wall = med([float(timed_run(cmd)["exit"]) * 1000 for _ in range(max(runs, 3))])
+        n = _instructions(cmd)
+        out.append(f"| {label} | {wall:.1f} ms | {f'{n / 1e6:.0f} M' if n else 'n/a'} |")
+    return out
 
 
 def linux_rows() -> list[str]:
