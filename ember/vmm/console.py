@@ -16,6 +16,7 @@ import tty
 
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
 CTRL_A = 0x01
@@ -109,22 +110,13 @@ class SocketConsole:
     """
 
     def __init__(self, path: str, deliver: Callable[[bytes], int]) -> None:
-        import socket
+        from ember.vmm.unix_socket import listen_unix
 
-        from ember.errors import ConfigError
-
-        if os.path.exists(path):
-            raise ConfigError(f"--serial-socket {path} already exists: remove it or choose another path")
         self.path = path
         self.deliver = deliver
         self._client: socket.socket | None = None
         self._lock = threading.Lock()
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self._listener.bind(path)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on --serial-socket {path}: {exc.strerror}") from None
-        self._listener.listen(1)
+        self._listener = listen_unix(path, "--serial-socket", backlog=1)
         self._thread = threading.Thread(target=self._loop, name="serial-socket", daemon=True)
 
     def wait_for_client(self) -> None:
@@ -146,17 +138,13 @@ class SocketConsole:
             self._drop(client)
 
     def stop(self) -> None:
-        try:
-            self._listener.close()
-        finally:
-            with self._lock:
-                client, self._client = self._client, None
-            if client is not None:
-                client.close()
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        from ember.vmm.unix_socket import close_unix
+
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+        close_unix(self._listener, self.path)
 
     def _drop(self, client: object) -> None:
         with self._lock:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
 from ember.errors import ConfigError, EmberError
+from ember.vmm.unix_socket import close_unix, listen_unix
 
 if TYPE_CHECKING:
     from ember.vmm.vm import Vm
@@ -26,27 +26,14 @@ MAX_REQUEST = 4096
 class ControlServer:
     def __init__(self, vm: Vm, path: str) -> None:
         self.vm, self.path = vm, path
-        if os.path.exists(path):
-            raise ConfigError(f"--control {path} already exists: remove it or choose another path")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.sock.bind(path)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on --control {path}: {exc.strerror}") from None
-        self.sock.listen(4)
+        self.sock = listen_unix(path, "--control", backlog=4)
         self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def close(self) -> None:
-        try:
-            self.sock.close()
-        finally:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        close_unix(self.sock, self.path)
 
     def _serve(self) -> None:
         while True:
