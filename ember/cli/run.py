@@ -9,6 +9,10 @@ import time
 
 from ember.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: After the VM has stopped and been closed, nothing is left to tear down.
 FAST_EXIT = True
 
@@ -69,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
             captured.extend(data)
 
     serial_socket = None
+    console_out: Callable[[bytes], None]
     if args.serial_socket:
         # Created before the VM so a bad path fails before anything is built;
         # the UART is attached once the VM exists.

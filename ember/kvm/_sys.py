@@ -30,7 +30,7 @@ def ioctl(fd: int, request: int, arg: Any = None, name: str = "ioctl") -> int:
     ret = _libc_ioctl(fd, request, ptr)
     if ret < 0:
         raise IoctlError(name, ctypes.get_errno())
-    return ret
+    return int(ret)
 
 
 #: The bare libc call, for the KVM_RUN hot path: (fd, request, pointer or None) -> int.

@@ -103,11 +103,11 @@ class VcpuFd:
             if err in (errno.EINTR, errno.EAGAIN):
                 return _EXIT_INTR
             raise IoctlError("KVM_RUN", err)
-        return _U32.unpack_from(self.run_map, _EXIT_REASON)[0]
+        return int(_U32.unpack_from(self.run_map, _EXIT_REASON)[0])
 
     def io(self) -> tuple[int, int, int, int, int]:
         """A port-I/O exit's (direction, size, port, count, data offset in kvm_run)."""
-        return _IO.unpack_from(self.run_map, _U)  # type: ignore[return-value]
+        return _IO.unpack_from(self.run_map, _U)
 
     def decode(self, reason: int) -> VcpuExit:
         """The exit KVM_RUN just returned, with its data, as a :class:`VcpuExit`."""

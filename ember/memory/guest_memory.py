@@ -119,16 +119,16 @@ class GuestMemory:
         self.write(addr, bytes([byte]) * length)
 
     def read_u8(self, addr: int) -> int:
-        return _U8.unpack(self.read(addr, 1))[0]
+        return int(_U8.unpack(self.read(addr, 1))[0])
 
     def read_u16(self, addr: int) -> int:
-        return _U16.unpack(self.read(addr, 2))[0]
+        return int(_U16.unpack(self.read(addr, 2))[0])
 
     def read_u32(self, addr: int) -> int:
-        return _U32.unpack(self.read(addr, 4))[0]
+        return int(_U32.unpack(self.read(addr, 4))[0])
 
     def read_u64(self, addr: int) -> int:
-        return _U64.unpack(self.read(addr, 8))[0]
+        return int(_U64.unpack(self.read(addr, 8))[0])
 
     def write_u8(self, addr: int, value: int) -> None:
         self.write(addr, _U8.pack(value))

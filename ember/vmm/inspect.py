@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ember.kvm.vcpu import VcpuFd
-from ember.memory import TranslationFault, translate
+from ember.memory.errors import TranslationFault
+from ember.memory.walker import translate
 from ember.memory.walker import paging_mode
 
 if TYPE_CHECKING:

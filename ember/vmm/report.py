@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ember.errors import EmberError
-from ember.memory import translate
+from ember.memory.walker import translate
 
 if TYPE_CHECKING:
     from ember.vmm.vcpu import Vcpu
