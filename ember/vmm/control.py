@@ -7,6 +7,7 @@ VM's own thread-safe methods; vCPU state is read while the VM is paused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -14,13 +15,33 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ember.errors import ConfigError, EmberError
+from ember.vmm.errors import VmError
 from ember.vmm.unix_socket import close_unix, listen_unix
+from ember.vmm.vm import VmState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ember.vmm.vm import Vm
 
 log = logging.getLogger(__name__)
 MAX_REQUEST = 4096
+
+
+@contextlib.contextmanager
+def paused(vm: Vm) -> Iterator[None]:
+    """Pause the VM (if running) for the duration of a look at vCPU state, then resume it."""
+    with vm.inspect_lock:
+        was_running = vm.state is VmState.RUNNING
+        if was_running:
+            vm.pause()
+        elif vm.state is not VmState.PAUSED:
+            raise VmError(f"the VM is {vm.state.value}: nothing to inspect")
+        try:
+            yield
+        finally:
+            if was_running:
+                vm.resume()
 
 
 class ControlServer:
@@ -97,7 +118,7 @@ class ControlServer:
         from ember.vmm.inspect import vcpu_registers
 
         idx = self._vcpu_index(req)
-        with self.vm.paused_for_inspection():
+        with paused(self.vm):
             return {"vcpu": idx, "regs": vcpu_registers(self.vm.vcpus[idx].fd)}
 
     def op_translate(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -107,5 +128,5 @@ class ControlServer:
         gva = req.get("gva")
         if not isinstance(gva, int) or not 0 <= gva < 1 << 64:
             raise ConfigError(f"gva {gva!r} is not a 64-bit address")
-        with self.vm.paused_for_inspection():
+        with paused(self.vm):
             return translate_on_vcpu(self.vm, idx, gva)

@@ -9,7 +9,6 @@ stopped and the guest's exit status.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import threading
 import time
@@ -32,7 +31,7 @@ from ember.vmm.vcpu import Vcpu, install_kick_handler
 
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 log = get_logger(__name__)
 
@@ -84,7 +83,8 @@ class Vm:
         self.pause_requested = False
         self._exit: VmExit | None = None
         self._exit_lock = threading.Lock()
-        self._inspect_lock = threading.Lock()
+        #: Serializes looks at vCPU state from the control socket (see ember/vmm/control.py).
+        self.inspect_lock = threading.Lock()
         self.pio_bus = IoBus("pio")
         self.mmio_bus = IoBus("mmio")
         self.vcpus: list[Vcpu] = []
@@ -205,21 +205,6 @@ class Vm:
             self.pause_requested = False
             self.run_cond.notify_all()
         self.state = VmState.RUNNING
-
-    @contextlib.contextmanager
-    def paused_for_inspection(self) -> Iterator[None]:
-        """Pause (if running) for the duration of a look at vCPU state, then resume."""
-        with self._inspect_lock:
-            was_running = self.state is VmState.RUNNING
-            if was_running:
-                self.pause()
-            elif self.state is not VmState.PAUSED:
-                raise VmError(f"the VM is {self.state.value}: nothing to inspect")
-            try:
-                yield
-            finally:
-                if was_running:
-                    self.resume()
 
     def stats(self) -> ExitStats:
         total = ExitStats()
