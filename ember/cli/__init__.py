@@ -34,6 +34,7 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("run", "ember.cli.run", "boot a VM: a Linux kernel or one of ember's test guests"),
     Command("inspect", "ember.cli.inspect", "look inside a VM: address translation, exit statistics"),
+    Command("ctl", "ember.cli.ctl", "pause, resume or query a running VM"),
     Command("image", "ember.cli.image", "fetch a Linux kernel, build an initramfs"),
     Command("isa", "ember.cli.isa", "run RISC-V Linux programs by interpretation or translation"),
     Command("sim", "ember.cli.sim", "data-center consolidation policies on workload traces"),

@@ -70,3 +70,42 @@ def test_bad_requests_get_clear_errors(running_vm: str) -> None:
     assert r.returncode != 0 and "vcpu 9 does not exist" in r.stderr
     r = ember("inspect", "stats", "--control", "/nonexistent.sock")
     assert r.returncode == 2 and "no VM listens" in r.stderr
+
+
+def test_pause_stops_the_guest_and_resume_restarts_it(tmp_path, test_guest) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import select
+
+    sock = str(tmp_path / "ctl.sock")
+    p = subprocess.Popen([sys.executable, "-m", "ember", "run", "--guest", "test:tick", "--control", sock,
+                          "--timeout", "60"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    assert p.stdout is not None
+    fd = p.stdout.fileno()
+
+    def read_for(seconds: float) -> bytes:
+        out, end = b"", time.time() + seconds
+        while time.time() < end:
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
+            if ready:
+                out += os.read(fd, 65536)
+        return out
+
+    try:
+        assert b"tick 0" in read_for(5)
+        r = ember("ctl", "pause", "--control", sock)
+        assert r.returncode == 0 and r.stdout.strip() == "paused", r.stderr
+        read_for(0.2)  # a line already in flight
+        assert b"tick" not in read_for(0.5)  # no vCPU runs while paused
+        assert ember("ctl", "state", "--control", sock).stdout.startswith("paused (1 vCPUs")
+        assert ember("ctl", "resume", "--control", sock).stdout.strip() == "running"
+        assert b"tick" in read_for(1.0)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_ctl_errors_are_one_line(running_vm: str) -> None:
+    r = ember("ctl", "resume", "--control", running_vm)
+    assert r.returncode != 0 and "cannot resume a VM that is running" in r.stderr
+    assert "Traceback" not in r.stderr
