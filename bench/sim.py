@@ -13,6 +13,7 @@ machine to put beside these figures (see docs/sim.md).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -106,7 +107,7 @@ def main() -> int:
     lines += ["", "### Speed", "",
               (f"- {len(results)} policy-days in {sweep_wall:.0f} s with {args.jobs or 'all'} worker processes; "
               f"per policy-day: median {statistics.median(walls):.1f} s, max {max(walls):.1f} s "
-              "(wall time inside one worker; the machine was shared with other jobs)."), ""]
+              f"(wall time inside one worker, the workers sharing this machine's {os.cpu_count()} CPUs)."), ""]
     trace = synthetic_trace(SCALE_VMS if not args.quick else 4000, SCALE_SAMPLES, seed=1)
     hosts = SCALE_HOSTS if not args.quick else 2000
     res = run(trace, RunConfig(policy="thr-mmt-0.8", model="cloudsim", hosts=hosts))
