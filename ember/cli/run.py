@@ -120,7 +120,6 @@ def main(args: argparse.Namespace) -> int:
         if serial_socket:
             serial_socket.stop()
         stats = vm.stats()
-        port_names = dict(vm.port_names)
         vm.close()
     assert result is not None
     if args.json:
@@ -145,5 +144,5 @@ def main(args: argparse.Namespace) -> int:
         if args.stats:
             print(f"\nember: VM ran {elapsed * 1000:.1f} ms ({vm.config.vcpus} vCPU, "
                   f"stopped: {result.reason}, status {result.status})", file=sys.stderr)
-            print(stats.format(port_names), file=sys.stderr)
+            print(stats.format(vm.port_names), file=sys.stderr)
     return result.status

@@ -37,8 +37,3 @@ def ioctl(fd: int, request: int, arg: Any = None, name: str = "ioctl") -> int:
 libc_ioctl = _libc_ioctl
 get_errno = ctypes.get_errno
 
-
-def raw_ioctl(fd: int, request: int, arg: int | None = None) -> tuple[int, int]:
-    """ioctl returning (ret, errno) without raising: for the KVM_RUN hot path."""
-    ret = _libc_ioctl(fd, request, arg)
-    return ret, (ctypes.get_errno() if ret < 0 else 0)

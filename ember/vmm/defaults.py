@@ -21,9 +21,12 @@ def default_linux_cmdline() -> str:
 
 
 def is_bzimage(path: str) -> bool:
+    """Whether the file at *path* is a bzImage (False when it cannot be read: the loader says why)."""
+    from ember.arch.x86.loader import BZIMAGE_MAGIC, BZIMAGE_MAGIC_OFFSET, is_bzimage as has_magic
+
     try:
         with open(path, "rb") as f:
-            head = f.read(0x206)
+            head = f.read(BZIMAGE_MAGIC_OFFSET + len(BZIMAGE_MAGIC))
     except OSError:
         return False
-    return head[0x202:0x206] == b"HdrS"
+    return has_magic(head)

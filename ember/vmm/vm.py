@@ -90,15 +90,12 @@ class Vm:
         self.vcpus: list[Vcpu] = []
         self.port_names: dict[int, str] = {}
         self.console_out = console_out or (lambda data: None)
-        self.timings: dict[str, float] = {}
-        t0 = time.perf_counter()
         self.kvm = Kvm()
         try:
             self._build()
         except BaseException:
             self.close()
             raise
-        self.timings["build"] = time.perf_counter() - t0
 
     # --- building ---------------------------------------------------------------------
 
@@ -156,7 +153,6 @@ class Vm:
             raise VmError(f"cannot start a VM that is {self.state.value}")
         install_kick_handler()
         self.state = VmState.RUNNING
-        self.started_at = time.perf_counter()
         for v in self.vcpus:
             v.start()
 

@@ -54,6 +54,16 @@ class BootSetup(Record):
         self.initrd = initrd
 
 
+#: The setup header's ``header`` field: "HdrS" at offset 0x202 of every bzImage (boot.rst).
+BZIMAGE_MAGIC_OFFSET = 0x202
+BZIMAGE_MAGIC = b"HdrS"
+
+
+def is_bzimage(head: bytes) -> bool:
+    """Whether *head* (the file's first bytes) carries the Linux boot protocol's magic."""
+    return head[BZIMAGE_MAGIC_OFFSET:BZIMAGE_MAGIC_OFFSET + len(BZIMAGE_MAGIC)] == BZIMAGE_MAGIC
+
+
 def _read_file(p: str, what: str) -> bytes:
     try:
         if not os.path.isfile(p):
@@ -87,7 +97,7 @@ def load_kernel(
     initrd_data = _read_file(initrd, "initrd") if initrd else None
     if is_elf(data):
         setup = _load_pvh(mem, data, kernel, cmdline, initrd_data)
-    elif len(data) > 0x206 and data[0x202:0x206] == b"HdrS":
+    elif is_bzimage(data):
         setup = _load_bzimage(mem, data, kernel, cmdline, initrd_data)
     else:
         raise BootError(
@@ -143,7 +153,7 @@ def _load_pvh(mem: GuestMemory, data: bytes, path: str, cmdline: str, initrd: by
     mem.write(layout.PVH_MEMMAP_START, memmap)
     nr_modules, initrd_place = 0, None
     if initrd is not None:
-        addr = _place_high(mem, len(initrd), kernel_end, 1 << 32, "initrd")
+        addr = _place_high(mem, len(initrd), kernel_end, 1 << 32)
         mem.write(addr, initrd)
         mem.write(layout.PVH_MODLIST_START, _MODLIST_ENTRY.pack(addr, len(initrd), 0, 0))
         nr_modules, initrd_place = 1, (addr, len(initrd))
@@ -156,7 +166,7 @@ def _load_pvh(mem: GuestMemory, data: bytes, path: str, cmdline: str, initrd: by
     return BootSetup(BootMode.PVH32, entry, layout.PVH_INFO_START, "elf-pvh", kernel_end, initrd_place)
 
 
-def _place_high(mem: GuestMemory, size: int, floor: int, ceiling: int, what: str) -> int:
+def _place_high(mem: GuestMemory, size: int, floor: int, ceiling: int) -> int:
     from ember.arch.x86.bootparams import plan_initrd
 
     return plan_initrd(size, min(_ram_low_end(mem), ceiling), ceiling - 1, floor)
