@@ -1,20 +1,44 @@
-"""The native engine: hot loops compiled to x86-64 machine code.
+"""The native engine: hot guest code compiled to x86-64 machine code.
 
 This is the translator (:mod:`ember.isa.riscv.dbt`) with one more tier. When
-a hot trace is a loop made only of integer operations, loads, stores and
-conditional branches, it is assembled into x86-64 code in an executable
-``mmap`` buffer and called through ctypes; every other trace stays Python.
+a block gets hot, the *region* starting there is compiled to x86-64 in an
+executable ``mmap`` buffer: the instructions from its pc following
+fall-through paths and direct jumps, up to the first call, indirect jump,
+instruction the native tier does not implement, or ``MAX_REGION``
+instructions. Covered: RV64I integer operations, loads and stores, branches,
+``jal``/``jalr`` (calls and returns), the M extension (with RISC-V's results
+for division by zero and overflow) and the W operations, compressed forms
+included (the decoder expands them). System calls, floating point, atomics
+and CSRs stay with the Python tiers.
 
-Native code keeps the guest registers in a ctypes array (``rdi`` points at
-it; x0 is entry 0 and never written) and addresses guest memory relative to
-the base of the guest's address space (``rsi``); ``rdx`` (kept in ``r9``)
-points at the machine's map of pages holding decoded code. Around each call the Python
-wrapper copies the registers the loop uses in and the ones it writes out.
-Every load and store is bounds-checked; an access outside the space, or a
-store into the range of pages holding translated code, *bails out*: the code
-returns before executing that instruction, with all earlier effects done, and
-the Python tiers run it (raising the fault, or invalidating code). Loops return
-to Python every LOOP_SLICE instructions so instruction limits hold.
+Machine state in native code:
+
+* the guest registers live in a ctypes array (``rdi``; x0 is entry 0, never
+  written, so it reads as 0); the Python wrapper copies x1..x31 in at entry
+  and out at exit;
+* ``rsi`` is the host address of guest address 0, ``r9`` the machine's map
+  of pages holding decoded code, ``r10`` the jump table, ``r8`` the
+  instructions retired since entry.
+
+Native blocks chain natively: a direct exit to a pc that has native code is
+a ``jmp`` to it; one that has none yet jumps to an exit stub that returns to
+Python, and is patched to jump straight to the target once it is compiled.
+Indirect jumps (returns, function pointers) probe a direct-mapped jump table
+(guest pc -> host address) and return to Python on a miss. Every block entry
+and every backward jump inside a block checks the instruction count, so
+native code returns to Python every LOOP_SLICE instructions (instruction
+limits hold).
+
+Security: the guest is hostile. Every load and store address is
+``rs1 + imm`` computed modulo 2^64 and compared (unsigned) against the size
+of the guest space minus the access width before ``[rsi + address]`` is
+touched; the code-page map is indexed only by such checked addresses; the
+jump table index is masked, and its entries only ever hold entry points of
+blocks in the code buffer. An access outside the space, or a store into a
+page holding decoded code, *bails out*: native code returns before that
+instruction with every earlier effect done, and the wrapper runs it through
+the interpreter's handler (which raises the fault with its pc, or stores and
+invalidates the translated code). Instruction counts stay exact.
 """
 
 from __future__ import annotations
@@ -23,9 +47,12 @@ import ctypes
 import logging
 import mmap
 import struct
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from ember.isa.riscv.dbt import LOOP_SLICE, Translator, _target
+from ember.isa.riscv import x86asm as X
+from ember.isa.riscv.dbt import LOOP_SLICE, Translator
 from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestFault, IsaError
 from ember.isa.riscv.interp import MEMORY_ERRORS
@@ -33,355 +60,507 @@ from ember.isa.riscv.machine import Machine
 
 log = logging.getLogger(__name__)
 
-#: Slots of the register array after x0..x31.
-COUNT, BAIL_PC = 32, 33
-SLOTS = 34
-CODE_SIZE = 4 << 20
+#: Slots of the register array after x0..x31: instructions retired by the
+#: last native run, then the pointers the entry trampoline loads.
+COUNT, MEM, MAP, TABLE = 32, 33, 34, 35
+SLOTS = 36
+CODE_SIZE = 16 << 20
+#: Longest region compiled as one native block.
+MAX_REGION = 64
+#: Entries of the jump table of indirect jumps (a power of two).
+TABLE_ENTRIES = 1 << 14
+#: A jump-table entry nobody can hit: jalr targets are always even.
+EMPTY = 1
+#: Executions of a block before it is compiled (native compilation is cheap).
+NATIVE_HOT_THRESHOLD = 16
+#: A region that ends at an unsupported instruction (so it returns to Python)
+#: must be at least this long to pay for the call into native code.
+MIN_DEAD_END = 4
+PAGE_SHIFT = 12
 MASK = (1 << 64) - 1
 
-# x86-64 condition codes (the low nibble of Jcc/SETcc opcodes).
-CC = {"beq": 0x4, "bne": 0x5, "blt": 0xC, "bge": 0xD, "bltu": 0x2, "bgeu": 0x3}
-ALU_RR = {"add": 0x01, "sub": 0x29, "and": 0x21, "or": 0x09, "xor": 0x31}
-ALU_RI = {"addi": 0x05, "andi": 0x25, "ori": 0x0D, "xori": 0x35}
-SHIFT_EXT = {"sll": 0xE0, "srl": 0xE8, "sra": 0xF8}
+BRANCH_CC = {"beq": X.CC_E, "bne": X.CC_NE, "blt": X.CC_L, "bge": X.CC_GE,
+             "bltu": X.CC_B, "bgeu": X.CC_AE}
+ALU_RR = {"add": X.OP_ADD, "sub": X.OP_SUB, "and": X.OP_AND, "or": X.OP_OR, "xor": X.OP_XOR}
+ALU_RI = {"addi": X.ADD, "andi": X.AND, "ori": X.OR, "xori": X.XOR}
+SHIFTS = {"sll": X.SHL, "srl": X.SHR, "sra": X.SAR}
+#: load kind -> (width, opcode, REX.W) of the host load into rcx.
 LOADS = {
-    "lb": b"\x48\x0f\xbe\x04\x06", "lbu": b"\x0f\xb6\x04\x06",
-    "lh": b"\x48\x0f\xbf\x04\x06", "lhu": b"\x0f\xb7\x04\x06",
-    "lw": b"\x48\x63\x04\x06", "lwu": b"\x8b\x04\x06", "ld": b"\x48\x8b\x04\x06",
+    "lb": (1, b"\x0f\xbe", 1), "lbu": (1, b"\x0f\xb6", 0),
+    "lh": (2, b"\x0f\xbf", 1), "lhu": (2, b"\x0f\xb7", 0),
+    "lw": (4, b"\x63", 1), "lwu": (4, b"\x8b", 0), "ld": (8, b"\x8b", 1),
 }
-STORES = {"sb": b"\x88\x0c\x06", "sh": b"\x66\x89\x0c\x06", "sw": b"\x89\x0c\x06",
-          "sd": b"\x48\x89\x0c\x06"}
-WIDTH = {"lb": 1, "lbu": 1, "lh": 2, "lhu": 2, "lw": 4, "lwu": 4, "ld": 8,
-         "sb": 1, "sh": 2, "sw": 4, "sd": 8}
-SUPPORTED = (set(CC) | set(ALU_RR) | set(ALU_RI) | set(LOADS) | set(STORES) | {
-    "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "sll", "srl", "sra", "slt", "sltu",
-    "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw", "mul", "mulw",
-    "jal", "fence", "div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"})
+#: store kind -> (width, operand-size prefix, REX.W).
+STORES = {"sb": (1, b"", 0), "sh": (2, b"\x66", 0), "sw": (4, b"", 0), "sd": (8, b"", 1)}
+DIVS = {"div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"}
+SUPPORTED = (set(BRANCH_CC) | set(ALU_RR) | set(ALU_RI) | set(SHIFTS) | set(LOADS)
+             | set(STORES) | DIVS | {
+                 "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "slt", "sltu",
+                 "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw",
+                 "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"})
 
 
-def _i32(v: int) -> bytes:
-    return struct.pack("<i", v)
+def _reg(n: int) -> int:
+    """Displacement of guest register n in the register array."""
+    return 8 * n
 
 
-class Assembler:
-    """Just enough x86-64 for the supported operations (rax, rcx scratch)."""
+class Region(NamedTuple):
+    """The instructions of one native block and how it ends."""
 
-    def __init__(self) -> None:
-        self.code = bytearray()
-        self.fixups: list[tuple[int, str]] = []  # (offset of rel32, label)
-        self.labels: dict[str, int] = {}
-
-    def emit(self, *parts: bytes | int) -> None:
-        for p in parts:
-            self.code += bytes([p]) if isinstance(p, int) else p
-
-    def label(self, name: str) -> None:
-        self.labels[name] = len(self.code)
-
-    def jump(self, opcode: bytes, label: str) -> None:
-        self.emit(opcode, b"\0\0\0\0")
-        self.fixups.append((len(self.code) - 4, label))
-
-    def load_reg(self, reg: int, n: int) -> None:  # mov rax/rcx, [rdi + 8n]
-        self.emit(0x48, 0x8B, 0x87 | reg << 3, _i32(8 * n))
-
-    def store_rax(self, n: int) -> None:  # mov [rdi + 8n], rax
-        self.emit(0x48, 0x89, 0x87, _i32(8 * n))
-
-    def mov_rax_imm(self, value: int) -> None:
-        self.emit(0x48, 0xB8, struct.pack("<Q", value & MASK))
-
-    def link(self) -> bytes:
-        for offset, label in self.fixups:
-            rel = self.labels[label] - (offset + 4)
-            self.code[offset:offset + 4] = _i32(rel)
-        return bytes(self.code)
+    instrs: list[tuple[int, Instr]]
+    #: pc control reaches after the last instruction (None: the last one is
+    #: a jalr, or a call whose target is in ``instrs[-1]``'s imm).
+    after: int | None
+    #: the region stopped at an instruction the native tier does not implement.
+    dead_end: bool
 
 
 class NativeTranslator(Translator):
-    """The translator, with hot integer loops compiled to x86-64."""
+    """The translator, with hot integer code compiled to x86-64 and chained natively."""
 
     name = "native"
 
     def __init__(self, machine: Machine, cache: bool = True) -> None:
         super().__init__(machine, cache)
+        if cache:
+            self.hot_threshold = NATIVE_HOT_THRESHOLD
         try:
             self.code = mmap.mmap(-1, CODE_SIZE,
                                   prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         except OSError as exc:
             raise IsaError(f"cannot map executable memory for native code ({exc.strerror}); "
                            "use --engine dbt") from None
-        self.code_used = 0
+        self._code_anchor = ctypes.c_char.from_buffer(self.code)
+        self.code_addr = ctypes.addressof(self._code_anchor)
         self.regs = (ctypes.c_uint64 * SLOTS)()
         self.regs_addr = ctypes.addressof(self.regs)
         self._mem_anchor = ctypes.c_char.from_buffer(machine.space.mem)
-        self.mem_addr = ctypes.addressof(self._mem_anchor)
-        self.native_blocks = 0
         self._map_anchor = ctypes.c_char.from_buffer(machine.code_map)
-        self.map_addr = ctypes.addressof(self._map_anchor)
-        self.prototype = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
-                                          ctypes.c_void_p)
-        self._keep: list[Any] = []
+        self.table = (ctypes.c_uint64 * (2 * TABLE_ENTRIES))()
+        self.regs[MEM] = ctypes.addressof(self._mem_anchor)
+        self.regs[MAP] = ctypes.addressof(self._map_anchor)
+        self.regs[TABLE] = ctypes.addressof(self.table)
+        #: Native code can only index the space with a sign-extended imm32 bound.
+        self.space_size = machine.space.size
+        self.enabled = cache and 8 < self.space_size < 1 << 31
+        self.exit_at = self._emit_runtime()
+        self.runtime_end = self.code_used
+        self.enter = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p)(
+            self.code_addr)
+        #: guest pc -> buffer offset of its native block.
+        self.entries: dict[int, int] = {}
+        #: guest pc -> rel32 fields of exits waiting for its native block.
+        self.pending: dict[int, list[int]] = {}
+        self.native_blocks = 0
+        self.native_links = 0
+        self._reset_table()
 
     def close(self) -> None:
-        """Release the exported pointer into guest memory (so it can be unmapped)."""
-        self._keep.clear()
+        """Release the exported pointers into guest memory (so it can be unmapped)."""
         del self._mem_anchor
         del self._map_anchor
 
-    # -- translation -------------------------------------------------------------
+    # -- the code buffer ---------------------------------------------------------------
+    def _emit_runtime(self) -> int:
+        """The entry trampoline at offset 0 and the shared exit; returns the exit's offset."""
+        asm = X.Asm(0)
+        # enter(regs, host): rdi = regs; jump to the block at rsi.
+        asm.mov_rr(X.RAX, X.RSI)
+        asm.load(X.RSI, X.RDI, _reg(MEM))
+        asm.load(X.R9, X.RDI, _reg(MAP))
+        asm.load(X.R10, X.RDI, _reg(TABLE))
+        asm.zero(X.R8)
+        asm.emit(0xFF, 0xE0)  # jmp rax
+        exit_at = asm.here()
+        # exit: rax = next guest pc (| 1: run that instruction in Python first).
+        asm.store(X.RDI, _reg(COUNT), X.R8)
+        asm.emit(0xC3)
+        blob = asm.link()
+        self.code[0:len(blob)] = blob
+        self.code_used = (len(blob) + 15) & ~15
+        return exit_at
+
+    def _reset_table(self) -> None:
+        empty = struct.pack("<QQ", EMPTY, 0) * TABLE_ENTRIES
+        ctypes.memmove(self.table, empty, len(empty))
+
+    def flush(self) -> None:
+        """Code was invalidated: forget every native block too."""
+        super().flush()
+        self.entries.clear()
+        self.pending.clear()
+        self.code_used = self.runtime_end
+        self._reset_table()
+
+    # -- region selection ---------------------------------------------------------------
+    def _region(self, pc: int) -> Region:
+        """The straight-line path from pc the native tier compiles (maybe empty)."""
+        out: list[tuple[int, Instr]] = []
+        seen: set[int] = set()
+        addr = pc
+        fetch = self.m.fetch
+        while len(out) < MAX_REGION:
+            if addr in seen:
+                return Region(out, addr, False)
+            try:
+                ins = fetch(addr)
+            except GuestFault:
+                return Region(out, addr, True)
+            if ins.kind not in SUPPORTED:
+                return Region(out, addr, True)
+            out.append((addr, ins))
+            seen.add(addr)
+            kind = ins.kind
+            if kind == "jal":
+                addr = (addr + ins.imm) & MASK
+                if ins.rd:
+                    return Region(out, addr, False)  # a call: chain to the callee's block
+            elif kind == "jalr":
+                return Region(out, None, False)
+            else:
+                addr += ins.length
+        return Region(out, addr, False)
+
+    # -- translation ------------------------------------------------------------------------
     def translate(self, pc: int) -> Any:
-        instrs, after = self._decode_trace(pc)
-        # The longest supported prefix of the trace; what follows it (the code
-        # after the loop, a syscall...) is left to the Python tiers.
-        for i, (at, ins) in enumerate(instrs):
-            if ins.kind not in SUPPORTED or (ins.kind == "jal" and ins.rd):
-                instrs = instrs[:i]
-                after = at
-                break
-        loops = any(_target(at, ins) == pc for at, ins in instrs) or after == pc
-        if not instrs or not loops or after is None:
+        if not self.enabled:
             return super().translate(pc)
+        region = self._region(pc)
+        if not region.instrs or (region.dead_end and len(region.instrs) < MIN_DEAD_END):
+            return super().translate(pc)
+        start = time.perf_counter()
         try:
-            return self._translate_native(pc, instrs, after)
-        except (KeyError, ValueError, struct.error) as exc:  # an operand we cannot encode
+            host = self._compile(pc, region)
+        except (KeyError, ValueError, struct.error) as exc:  # cannot encode, or buffer full
             log.debug("native translation of 0x%x failed (%s); using Python", pc, exc)
             return super().translate(pc)
-
-    def _translate_native(self, pc: int, instrs: list[tuple[int, Instr]], after: int) -> Any:
-        import time
-
-        start = time.perf_counter()
-        asm = Assembler()
-        targets: list[int] = [pc]  # exit 0: back to the loop head (end of a slice)
-        size = self.m.space.size
-        used: set[int] = set()
-        written: set[int] = set()
-        exits: list[tuple[str, int, int]] = []  # (label, exit index or -1 for bail, k / bail pc)
-        asm.emit(0x4D, 0x31, 0xC0)  # xor r8, r8: instructions of completed iterations
-        asm.emit(0x49, 0x89, 0xD1)  # mov r9, rdx: the code-page map (division clobbers rdx)
-        asm.label("head")
-        executed = 0
-
-        def bail_label(at: int, k: int) -> str:
-            name = f"bail{len(exits)}"
-            exits.append((name, -1, k))
-            self._bail_pcs[name] = at
-            return name
-
-        self._bail_pcs: dict[str, int] = {}
-        for at, ins in instrs:
-            kind = ins.kind
-            done_before = executed
-            executed += 1
-            rd, rs1, rs2, imm = ins.rd, ins.rs1, ins.rs2, ins.imm
-            for n in (rs1, rs2):
-                used.add(n)
-            if kind in ("fence", "jal"):
-                continue
-            if kind in CC:
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                asm.emit(0x48, 0x39, 0xC8)  # cmp rax, rcx
-                target = at + imm
-                if target == pc:
-                    asm.jump(bytes([0x0F, 0x80 | CC[kind]]), f"back{executed}")
-                    exits.append((f"back{executed}", -2, executed))
-                else:
-                    targets.append(target)
-                    asm.jump(bytes([0x0F, 0x80 | CC[kind]]), f"exit{len(exits)}")
-                    exits.append((f"exit{len(exits)}", len(targets) - 1, executed))
-                continue
-            if kind in LOADS or kind in STORES:
-                asm.load_reg(0, rs1)
-                asm.emit(0x48, 0x05, _i32(imm))  # add rax, imm
-                asm.emit(0x48, 0x3D, _i32(size - WIDTH[kind]))  # cmp rax, size - width
-                asm.jump(b"\x0f\x87", bail_label(at, done_before))  # ja bail (also wraps)
-                if kind in LOADS:
-                    asm.emit(LOADS[kind])
-                    if rd:
-                        asm.store_rax(rd)
-                        written.add(rd)
-                else:
-                    # A store into a page holding decoded code: let Python do it
-                    # (and invalidate). rdx points at the machine's page map.
-                    asm.emit(0x48, 0x89, 0xC1)  # mov rcx, rax
-                    asm.emit(0x48, 0xC1, 0xE9, 12)  # shr rcx, 12
-                    asm.emit(0x41, 0x80, 0x3C, 0x09, 0x00)  # cmp byte [r9+rcx], 0
-                    asm.jump(b"\x0f\x85", bail_label(at, done_before))  # jne bail
-                    asm.load_reg(1, rs2)
-                    asm.emit(STORES[kind])
-                continue
-            if not rd:
-                continue  # no side effects: a hint/nop
-            written.add(rd)
-            if kind == "lui":
-                asm.mov_rax_imm(imm)
-            elif kind == "auipc":
-                asm.mov_rax_imm(at + imm)
-            elif kind in ALU_RI:
-                asm.load_reg(0, rs1)
-                asm.emit(0x48, ALU_RI[kind], _i32(imm))
-            elif kind in ALU_RR:
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                asm.emit(0x48, ALU_RR[kind], 0xC8)
-            elif kind in ("slli", "srli", "srai"):
-                asm.load_reg(0, rs1)
-                asm.emit(0x48, 0xC1, SHIFT_EXT[kind[:3]], imm & 63)
-            elif kind in ("sll", "srl", "sra"):
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                asm.emit(0x48, 0xD3, SHIFT_EXT[kind])
-            elif kind in ("slt", "sltu", "slti", "sltiu"):
-                asm.load_reg(0, rs1)
-                if kind in ("slt", "sltu"):
-                    asm.load_reg(1, rs2)
-                else:
-                    asm.emit(0x48, 0xC7, 0xC1, _i32(imm))  # mov rcx, imm (sign-extended)
-                asm.emit(0x48, 0x39, 0xC8)  # cmp rax, rcx
-                asm.emit(0x0F, 0x9C if kind in ("slt", "slti") else 0x92, 0xC0)  # setl/setb al
-                asm.emit(0x48, 0x0F, 0xB6, 0xC0)  # movzx rax, al
-            elif kind == "mul":
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                asm.emit(0x48, 0x0F, 0xAF, 0xC1)  # imul rax, rcx
-            elif kind in ("div", "divu", "rem", "remu", "divw", "divuw", "remw", "remuw"):
-                # x86 traps on a zero divisor and on MIN / -1; RISC-V defines both,
-                # so those cases (and any division by -1) are left to Python.
-                wide = not kind.endswith("w")
-                rex = b"\x48" if wide else b""
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                asm.emit(rex, 0x85, 0xC9)  # test rcx, rcx
-                asm.jump(b"\x0f\x84", bail_label(at, done_before))  # jz bail
-                asm.emit(rex, 0x83, 0xF9, 0xFF)  # cmp rcx, -1
-                asm.jump(b"\x0f\x84", bail_label(at, done_before))  # je bail
-                if kind.startswith(("divu", "remu")):
-                    asm.emit(0x31, 0xD2)  # xor edx, edx
-                    asm.emit(rex, 0xF7, 0xF1)  # div rcx
-                else:
-                    asm.emit(rex, 0x99)  # cqo / cdq
-                    asm.emit(rex, 0xF7, 0xF9)  # idiv rcx
-                if kind.startswith("rem"):
-                    asm.emit(rex, 0x89, 0xD0)  # mov rax, rdx
-                if not wide:
-                    asm.emit(0x48, 0x63, 0xC0)  # movsxd rax, eax
-            elif kind in ("addiw", "slliw", "srliw", "sraiw"):
-                asm.load_reg(0, rs1)
-                if kind == "addiw":
-                    asm.emit(0x05, _i32(imm))  # add eax, imm
-                else:
-                    asm.emit(0xC1, SHIFT_EXT["s" + kind[1:3]], imm & 31)
-                asm.emit(0x48, 0x63, 0xC0)  # movsxd rax, eax
-            elif kind in ("addw", "subw", "sllw", "srlw", "sraw", "mulw"):
-                asm.load_reg(0, rs1)
-                asm.load_reg(1, rs2)
-                if kind == "addw":
-                    asm.emit(0x01, 0xC8)
-                elif kind == "subw":
-                    asm.emit(0x29, 0xC8)
-                elif kind == "mulw":
-                    asm.emit(0x0F, 0xAF, 0xC1)  # imul eax, ecx
-                else:
-                    asm.emit(0xD3, SHIFT_EXT[kind[:3]])  # 32-bit shift by cl (masks to 5 bits)
-                asm.emit(0x48, 0x63, 0xC0)
-            else:
-                raise KeyError(kind)
-            asm.store_rax(rd)
-        # falling off the end: to `after`
-        if after == pc:
-            exits.append(("fallback", -2, executed))
-            asm.jump(b"\xe9", "fallback")
-        else:
-            targets.append(after)
-            exits.append(("fallend", len(targets) - 1, executed))
-            asm.jump(b"\xe9", "fallend")
-        # exit stubs
-        for label, index, k in exits:
-            asm.label(label)
-            if index == -2:  # back-edge: count an iteration, continue unless the slice is over
-                asm.emit(0x49, 0x81, 0xC0, _i32(k))  # add r8, k
-                asm.emit(0x49, 0x81, 0xF8, _i32(LOOP_SLICE))  # cmp r8, LOOP_SLICE
-                asm.jump(b"\x0f\x82", "head")  # jb head
-                asm.emit(0x4C, 0x89, 0x87, _i32(8 * COUNT))  # mov [rdi+COUNT], r8
-                asm.emit(0x48, 0xC7, 0xC0, _i32(0))  # mov rax, 0 (exit slot 0: the head)
-                asm.emit(0xC3)
-                continue
-            asm.emit(0x49, 0x8D, 0x80, _i32(k))  # lea rax, [r8 + k]
-            asm.emit(0x48, 0x89, 0x87, _i32(8 * COUNT))  # mov [rdi+COUNT], rax
-            if index == -1:
-                asm.mov_rax_imm(self._bail_pcs[label])
-                asm.emit(0x48, 0x89, 0x87, _i32(8 * BAIL_PC))
-                asm.emit(0x48, 0xC7, 0xC0, _i32(-1))
-            else:
-                asm.emit(0x48, 0xC7, 0xC0, _i32(index))
-            asm.emit(0xC3)
-        blob = asm.link()
-        if self.code_used + len(blob) > CODE_SIZE:
-            raise ValueError("native code buffer full")
-        where = self.code_used
-        self.code[where:where + len(blob)] = blob
-        self.code_used = (where + len(blob) + 15) & ~15
-        func = self.prototype(ctypes.addressof(ctypes.c_char.from_buffer(self.code, where)))
-        self._keep.append(func)
-        # Copy in every register the loop reads *or* writes: an early exit copies
-        # back all written registers, including ones not yet written this call.
-        block = self._wrap(func, targets, tuple(sorted((used | written) - {0})),
-                           tuple(sorted(written)))
         self.translated += 1
         self.native_blocks += 1
         self.translate_seconds += time.perf_counter() - start
-        return block
+        return self._wrapper(host)
 
-    def _wrap(self, func: Any, targets: list[int], used: tuple[int, ...],
-              written: tuple[int, ...]) -> Any:
-        slots: list[Any] = [None] * len(targets)
-        for i, t in enumerate(targets):
-            slots[i] = self._stub(slots, i, t)
-        if self.use_cache:
-            self.exits.append((slots, tuple(targets)))
+    def _compile(self, pc: int, region: Region) -> int:
+        """Assemble the region into the code buffer; returns its entry offset."""
+        base = self.code_used
+        asm = X.Asm(base)
+        instrs = region.instrs
+        index = {at: i for i, (at, _) in enumerate(instrs)}
+        # Instructions a jump inside the region lands on (label + count sync),
+        # and those reached backwards (they also check the slice budget).
+        landing: set[int] = {0}
+        backward: set[int] = {0}
+        for i, (at, ins) in enumerate(instrs):
+            if ins.kind in BRANCH_CC or (ins.kind == "jal" and ins.rd):
+                t = (at + ins.imm) & MASK
+                if t in index:
+                    landing.add(index[t])
+                    if index[t] <= i:
+                        backward.add(index[t])
+        if region.after is not None and region.after in index:
+            landing.add(index[region.after])
+            backward.add(index[region.after])
+
+        stubs: list[tuple[str, int, int]] = []  # (label, instructions to count, rax value)
+        chains: list[tuple[int, int]] = []  # (rel32 offset in asm, guest target)
+        pending = 0  # instructions executed since r8 was last brought up to date
+
+        def sync() -> None:
+            nonlocal pending
+            if pending:
+                asm.imm_group(X.ADD, X.R8, pending)
+                pending = 0
+
+        def stub(count: int, value: int) -> str:
+            name = f"s{len(stubs)}"
+            stubs.append((name, count, value))
+            return name
+
+        def goto(cc: int | None, target: int) -> None:
+            """Jump (always, or on condition cc) to guest pc target; r8 is in sync."""
+            if target in index:
+                label = f"i{index[target]}"
+                if cc is None:
+                    asm.jmp(label)
+                else:
+                    asm.jcc(cc, label)
+                return
+            host = self.entries.get(target)
+            if host is not None:
+                if cc is None:
+                    asm.jmp_abs(host)
+                else:
+                    asm.jcc_abs(cc, host)
+                return
+            label = stub(0, target)
+            if cc is None:
+                asm.jmp(label)
+            else:
+                asm.jcc(cc, label)
+            chains.append((asm.here() - 4, target))
+
+        def address(ins: Instr, width: int, at: int) -> None:
+            """rax = rs1 + imm, bailing out unless [rax, rax + width) is in the space."""
+            asm.load(X.RAX, X.RDI, _reg(ins.rs1))
+            if ins.imm:
+                asm.imm_group(X.ADD, X.RAX, ins.imm)
+            asm.imm_group(X.CMP, X.RAX, self.space_size - width)
+            asm.jcc(X.CC_A, stub(pending, at | 1))  # unsigned: wrapped sums land here too
+
+        for i, (at, ins) in enumerate(instrs):
+            if i in landing:
+                sync()
+                asm.label(f"i{i}")
+                if i in backward:
+                    asm.imm_group(X.CMP, X.R8, LOOP_SLICE)
+                    asm.jcc(X.CC_AE, stub(0, at))
+            self._instruction(asm, at, ins, address, stub, lambda: pending)
+            pending += 1
+            kind = ins.kind
+            if kind in BRANCH_CC:
+                sync()
+                asm.load(X.RAX, X.RDI, _reg(ins.rs1))
+                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(ins.rs2))
+                goto(BRANCH_CC[kind], (at + ins.imm) & MASK)
+            elif kind == "jalr":
+                sync()
+                self._dispatch(asm)
+            elif kind == "jal" and ins.rd:
+                sync()
+                goto(None, (at + ins.imm) & MASK)
+        last = instrs[-1][1]
+        if last.kind != "jalr" and not (last.kind == "jal" and last.rd):
+            assert region.after is not None  # falls through (or jumps) to after
+            sync()
+            goto(None, region.after)
+        for name, count, value in stubs:
+            asm.label(name)
+            if count:
+                asm.imm_group(X.ADD, X.R8, count)
+            asm.mov_imm(X.RAX, value)
+            asm.jmp_abs(self.exit_at)
+        blob = asm.link()
+        if base + len(blob) > CODE_SIZE:
+            raise ValueError("native code buffer full")
+        self.code[base:base + len(blob)] = blob
+        self.code_used = (base + len(blob) + 15) & ~15
+        for offset, target in chains:
+            self.pending.setdefault(target, []).append(base + offset)
+        # This block is now the place to go for pc: link everything waiting for it.
+        self.entries[pc] = base
+        for field in self.pending.pop(pc, ()):
+            self.code[field:field + 4] = X.rel32(field, base)
+            self.native_links += 1
+        slot = 2 * ((pc >> 1) & (TABLE_ENTRIES - 1))
+        self.table[slot] = pc
+        self.table[slot + 1] = self.code_addr + base
+        return base
+
+    def _dispatch(self, asm: X.Asm) -> None:
+        """Jump to the native block of the guest pc in rax, or return it to Python."""
+        asm.mov_rr(X.RCX, X.RAX)
+        asm.shift_imm(X.SHL, X.RCX, 3)  # (pc >> 1) * 16: the entry's offset
+        asm.imm_group(X.AND, X.RCX, (TABLE_ENTRIES - 1) << 4, w=0)
+        asm.op_sib(X.OP_CMP, X.RAX, X.R10, X.RCX)  # cmp rax, [r10 + rcx]
+        asm.jcc_abs(X.CC_NE, self.exit_at)
+        asm.emit(0x41, 0xFF, 0x64, 0x0A, 0x08)  # jmp [r10 + rcx + 8]
+
+    def _instruction(self, asm: X.Asm, at: int, ins: Instr,
+                     address: Callable[[Instr, int, int], None],
+                     stub: Callable[[int, int], str], pending: Callable[[], int]) -> None:
+        """The x86-64 code of one instruction (control transfers: only the link)."""
+        kind, rd, rs1, rs2, imm = ins.kind, ins.rd, ins.rs1, ins.rs2, ins.imm
+        npc = at + ins.length
+        if kind in BRANCH_CC or kind == "fence":
+            return
+        if kind == "jal":
+            if rd:
+                self._set(asm, rd, npc)
+            return
+        if kind == "jalr":
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            if imm:
+                asm.imm_group(X.ADD, X.RAX, imm)
+            asm.imm_group(X.AND, X.RAX, -2)
+            if rd:  # after reading rs1: rd may be rs1
+                self._set(asm, rd, npc)
+            return
+        if kind in LOADS:
+            width, opcode, w = LOADS[kind]
+            address(ins, width, at)
+            asm.op_sib(opcode, X.RCX, X.RSI, X.RAX, w)
+            if rd:
+                asm.store(X.RDI, _reg(rd), X.RCX)
+            return
+        if kind in STORES:
+            width, prefix, w = STORES[kind]
+            address(ins, width, at)
+            # A store into a page holding decoded code: leave it to Python,
+            # which invalidates the translations.
+            asm.mov_rr(X.RCX, X.RAX)
+            asm.shift_imm(X.SHR, X.RCX, PAGE_SHIFT)
+            asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], imm8
+            asm.emit(0)
+            asm.jcc(X.CC_NE, stub(pending(), at | 1))
+            asm.load(X.RCX, X.RDI, _reg(rs2))
+            asm.op_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
+            return
+        if not rd:
+            return  # the rest only write rd: with x0 they are no-ops
+        if kind == "lui":
+            self._set(asm, rd, imm)
+            return
+        if kind == "auipc":
+            self._set(asm, rd, at + imm)
+            return
+        if kind in ALU_RI:
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.imm_group(ALU_RI[kind], X.RAX, imm)
+        elif kind in ALU_RR:
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.op_rm(ALU_RR[kind], X.RAX, X.RDI, _reg(rs2))
+        elif kind in ("slli", "srli", "srai"):
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.shift_imm(SHIFTS[kind[:3]], X.RAX, imm & 63)
+        elif kind in SHIFTS:
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RCX, X.RDI, _reg(rs2))
+            asm.shift_cl(SHIFTS[kind], X.RAX)  # the count is masked to 6 bits, as in RV64
+        elif kind in ("slt", "sltu", "slti", "sltiu"):
+            asm.zero(X.RCX)
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            if kind in ("slt", "sltu"):
+                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(rs2))
+            else:
+                asm.imm_group(X.CMP, X.RAX, imm)  # sign-extended, as RISC-V specifies
+            asm.setcc(X.CC_L if kind in ("slt", "slti") else X.CC_B, X.RCX)
+            asm.store(X.RDI, _reg(rd), X.RCX)
+            return
+        elif kind in ("addiw", "slliw", "srliw", "sraiw"):
+            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
+            if kind == "addiw":
+                asm.imm_group(X.ADD, X.RAX, imm, w=0)
+            else:
+                asm.shift_imm(SHIFTS["s" + kind[1:3]], X.RAX, imm & 31, w=0)
+            asm.movsxd(X.RAX, X.RAX)
+        elif kind in ("addw", "subw", "mulw"):
+            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
+            opcode = {"addw": X.OP_ADD, "subw": X.OP_SUB, "mulw": b"\x0f\xaf"}[kind]
+            asm.op_rm(opcode, X.RAX, X.RDI, _reg(rs2), w=0)
+            asm.movsxd(X.RAX, X.RAX)
+        elif kind in ("sllw", "srlw", "sraw"):
+            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
+            asm.load(X.RCX, X.RDI, _reg(rs2), w=0)
+            asm.shift_cl(SHIFTS[kind[:3]], X.RAX, w=0)  # masked to 5 bits, as in RV64
+            asm.movsxd(X.RAX, X.RAX)
+        elif kind == "mul":
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.op_rm(b"\x0f\xaf", X.RAX, X.RDI, _reg(rs2))  # imul rax, [rs2]
+        elif kind in ("mulh", "mulhu", "mulhsu"):
+            asm.load(X.RAX, X.RDI, _reg(rs1))
+            # one-operand imul / mul [rs2]: rdx:rax = rax * [rs2]
+            asm.op_rm(0xF7, 5 if kind == "mulh" else 4, X.RDI, _reg(rs2))
+            if kind == "mulhsu":
+                # signed * unsigned = unsigned product - (rs1 < 0 ? rs2 << 64 : 0)
+                asm.load(X.RCX, X.RDI, _reg(rs1))
+                asm.shift_imm(X.SAR, X.RCX, 63)
+                asm.op_rm(X.OP_AND, X.RCX, X.RDI, _reg(rs2))
+                asm.op_rr(0x29, X.RCX, X.RDX)  # sub rdx, rcx
+            asm.store(X.RDI, _reg(rd), X.RDX)
+            return
+        elif kind in DIVS:
+            self._division(asm, kind, rs1, rs2, f"d{at:x}")
+        else:
+            raise KeyError(kind)
+        asm.store(X.RDI, _reg(rd), X.RAX)
+
+    @staticmethod
+    def _set(asm: X.Asm, rd: int, value: int) -> None:
+        value &= MASK
+        if value < 1 << 31 or value >= (1 << 64) - (1 << 31):
+            asm.store_imm(X.RDI, _reg(rd), value - (1 << 64) if value >> 63 else value)
+        else:
+            asm.mov_imm(X.RCX, value)  # rcx: a jalr keeps its target in rax
+            asm.store(X.RDI, _reg(rd), X.RCX)
+
+    @staticmethod
+    def _division(asm: X.Asm, kind: str, rs1: int, rs2: int, tag: str) -> None:
+        """rax = the RISC-V quotient/remainder; x86 traps where RISC-V defines a
+        result (zero divisor, MIN / -1), so those cases branch around the divide."""
+        w = 0 if kind.endswith("w") else 1
+        signed = kind in ("div", "rem", "divw", "remw")
+        rem = kind.startswith("rem")
+        asm.load(X.RAX, X.RDI, _reg(rs1), w=w)
+        asm.load(X.RCX, X.RDI, _reg(rs2), w=w)
+        asm.op_rr(0x85, X.RCX, X.RCX, w)  # test rcx, rcx
+        asm.jcc(X.CC_E, f"{tag}z")
+        if signed:
+            asm.imm_group(X.CMP, X.RCX, -1, w)
+            asm.jcc(X.CC_E, f"{tag}m")
+            if w:
+                asm.emit(0x48, 0x99)  # cqo
+            else:
+                asm.emit(0x99)  # cdq
+            asm.op_rr(0xF7, 7, X.RCX, w)  # idiv rcx
+        else:
+            asm.zero(X.RDX)
+            asm.op_rr(0xF7, 6, X.RCX, w)  # div rcx
+        if rem:
+            asm.mov_rr(X.RAX, X.RDX, w)
+        asm.jmp(f"{tag}d")
+        if signed:
+            # x / -1 = -x (wrapping: MIN / -1 = MIN); x % -1 = 0.
+            asm.label(f"{tag}m")
+            if rem:
+                asm.zero(X.RAX)
+            else:
+                asm.op_rr(0xF7, 3, X.RAX, w)  # neg rax
+            asm.jmp(f"{tag}d")
+        asm.label(f"{tag}z")
+        # x / 0 = all ones; x % 0 = x (rax already holds x).
+        if not rem:
+            asm.mov_imm(X.RAX, MASK)
+        asm.label(f"{tag}d")
+        if not w:
+            asm.movsxd(X.RAX, X.RAX)
+
+    # -- running ---------------------------------------------------------------------------
+    def _wrapper(self, host: int) -> Callable[[], Any]:
+        """The Python block that enters native code at buffer offset host."""
         regs, x, ic = self.regs, self.m.x, self.icount
-        raddr, maddr, paddr = self.regs_addr, self.mem_addr, self.map_addr
-        lookup = self.lookup
-        handlers, predecode = self.interp.cache, self.interp.predecode
+        enter, raddr, entry = self.enter, self.regs_addr, self.code_addr + host
+        cget, lookup, bail = self.cache.get, self.lookup, self._bail
 
-        def bail() -> Any:
-            # Run the instruction native code refused through the
-            # interpreter's handler (it faults, or stores into code and
-            # invalidates it), then carry on from wherever it leads.
-            pc = regs[BAIL_PC]
-            handler = handlers.get(pc) or predecode(pc)
-            ic[0] += 1
-            try:
-                return lookup(handler())
-            except GuestFault as fault:
-                fault.locate(pc)
-                raise
-            except MEMORY_ERRORS as exc:
-                raise GuestFault(f"memory access outside the address space ({exc})", pc) from None
+        def native() -> Any:
+            regs[1:32] = x[1:32]
+            r = enter(raddr, entry)
+            x[1:32] = regs[1:32]
+            ic[0] += regs[COUNT]
+            if r & 1:
+                return bail(r ^ 1)
+            b = cget(r)
+            return b if b is not None else lookup(r)
 
-        # The wrapper is generated so the register copies are unrolled.
-        copy_in = "".join(f"    regs[{n}] = x[{n}]\n" for n in used)
-        copy_out = "".join(f"    x[{n}] = regs[{n}]\n" for n in written)
-        source = (
-            "def block():\n"
-            f"{copy_in}"
-            "    e = func(raddr, maddr, paddr)\n"
-            f"{copy_out}"
-            f"    ic[0] += regs[{COUNT}]\n"
-            "    if e < 0:\n"
-            "        return bail()\n"
-            "    return slots[e]\n"
-        )
-        env = {"regs": regs, "x": x, "func": func, "raddr": raddr, "maddr": maddr,
-               "paddr": paddr, "ic": ic, "bail": bail, "slots": slots}
-        exec(compile(source, "<native wrapper>", "exec"), env)  # noqa: S102 - generated wrapper
-        block = env["block"]
-        return block
+        return native
+
+    def _bail(self, pc: int) -> Any:
+        """Run the instruction native code refused through the interpreter's
+        handler (it faults, or stores into code and invalidates it), then carry
+        on from wherever it leads."""
+        interp = self.interp
+        handler = interp.cache.get(pc) or interp.predecode(pc)
+        self.icount[0] += 1
+        try:
+            return self.lookup(handler())
+        except GuestFault as fault:
+            fault.locate(pc)
+            raise
+        except MEMORY_ERRORS as exc:
+            raise GuestFault(f"memory access outside the address space ({exc})", pc) from None
 
     def stats(self, seconds: float) -> Any:
         stats = super().stats(seconds)
         stats.engine = self.name
         stats.native_blocks = self.native_blocks
+        stats.chain_links += self.native_links
         return stats
