@@ -1,102 +1,174 @@
-"""Dynamic binary translation: each guest basic block becomes one Python function.
+"""Dynamic binary translation: hot guest code becomes Python functions (traces).
 
-A block is decoded up to its first control transfer (or MAX_BLOCK
-instructions), its operations' templates are pasted into Python source with
-every operand a constant and every integer register a local variable (loaded
-once at entry, stored once at exit; x0 is the constant 0), and the source is
-compiled once. The function returns the *next block function*:
+A block is first run by the interpreter's handlers; once it has run
+HOT_THRESHOLD times it is translated into a *trace*: the instructions from its
+pc along the fall-through path of conditional branches, through direct jumps,
+*into* called functions (jal with a link register) and back out of them at
+their return (a ``ret`` whose target is the predicted return address, guarded
+by one comparison), up to MAX_BLOCK instructions. The operations' templates
+(:mod:`ember.isa.riscv.semantics`) are pasted into one Python function with
+every operand a constant and the busy integer registers local variables
+(loaded once at entry, stored once at exit; x0 is the constant 0). A transfer
+back to the trace's head is ``continue`` of a ``while True`` loop, so a hot
+loop (or a recursion that calls its own head) runs inside one Python frame.
 
-* direct successors (branch targets, fall-through, jal) go through per-block
-  exit slots ``E[i]``, which start as stubs that translate or look up the
-  target and then patch the slot with it: blocks chain to each other and the
-  dispatch loop is just ``while True: block = block()``;
-* indirect jumps (jalr) look the target up in the code cache (pc -> block).
+The function returns the *next block function*:
+
+* direct successors (side exits of branches, the fall-through) go through
+  per-trace exit slots ``E[i]``, which start as stubs that look up (or
+  interpret, or translate) the target and then patch the slot: traces chain
+  to each other and the dispatch loop is just ``while True: block = block()``;
+* indirect jumps (jalr, and returns that miss their prediction) probe the code
+  cache (pc -> block) inline.
 
 fence.i, the riscv_flush_icache syscall and any store into a page holding
-translated code flush the cache and reset every exit slot to a stub.
-With ``cache=False`` nothing is kept: every block executed is translated
-again (the baseline showing what the code cache buys).
+decoded code flush the caches and reset every exit slot to a stub; a store
+that flushes also leaves its trace right after itself, so the rest of a trace
+never runs stale code. With ``cache=False`` nothing is kept: every block
+executed is translated again (the baseline showing what the code cache buys).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 import sys
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any
 
-from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestExit, GuestFault
 from ember.isa.riscv.interp import MEMORY_ERRORS, TOKEN
-from ember.isa.riscv.machine import Machine, RunStats
-from ember.isa.riscv.semantics import MK, OPS
+from ember.isa.riscv.semantics import OPS
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Any
+
+    from ember.isa.riscv.decode import Instr
+    from ember.isa.riscv.machine import Machine, RunStats
+
+    Block = Callable[[], Any]
+
+log = get_logger(__name__)
 
 #: Longest run of instructions translated as one trace.
-MAX_BLOCK = 48
+MAX_BLOCK = 64
 #: Executions of a block before it is translated. compile() costs about as
-#: much as interpreting a block a few hundred times, and most of a static
+#: much as interpreting a block a hundred times, and most of a static
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
-HOT_THRESHOLD = 48
+HOT_THRESHOLD = 40
 #: Instructions a translated loop runs before returning to the dispatcher.
 LOOP_SLICE = 1 << 20
-Block = Callable[[], Any]
+MASK = (1 << 64) - 1
+MK = "0xFFFFFFFFFFFFFFFF"
+SB = "0x8000000000000000"
+#: Registers that hold return addresses (the calling convention's ra and t0):
+#: a ``jalr x0, 0(link)`` after a followed call is a predicted return.
+LINK_REGISTERS = (1, 5)
+_ADDR = "({R1} + {IMM}) & 0xFFFFFFFFFFFFFFFF"
+_MEMORY = {"lb", "lh", "lw", "ld", "lbu", "lhu", "lwu", "sb", "sh", "sw", "sd",
+           "flw", "fld", "fsw", "fsd"}
 
 
-def uses_text(ins: Instr) -> str:
-    """The template text an instruction expands to (to count register uses)."""
-    op = OPS[ins.kind]
-    text = "\n".join(op.body) + "\n" + op.cond
-    if op.term == "jalr":
-        text += " R1 RD"
-    elif op.term == "jal":
-        text += " RD"
-    return text
+class _Kind:
+    """What the code generator needs to know about one operation, computed once."""
 
+    __slots__ = ("body", "cond", "term", "pure", "r1", "r2", "rd", "store")
 
-_FORMATS: dict[str, tuple[tuple[str, ...], str]] = {}
-_REG = r"(r\d+|x\[\d+\])"
-#: Adding zero to a register value needs no wrap-around mask (mv, loads at
-#: offset 0): CPython folds constant expressions but not these.
-_ADD_ZERO = (re.compile(rf"\({_REG} \+ \(0\)\) & 0xFFFFFFFFFFFFFFFF"),
-             re.compile(rf"\(0 \+ {_REG}\) & 0xFFFFFFFFFFFFFFFF"))
-
-
-def _peephole(line: str) -> str:
-    for pattern in _ADD_ZERO:
-        line = pattern.sub(r"\1", line)
-    return line
-
-
-def _formats(kind: str) -> tuple[tuple[str, ...], str]:
-    """An operation's body lines and branch condition as str.format templates
-    (much faster to fill than a regex substitution per token)."""
-    cached = _FORMATS.get(kind)
-    if cached is None:
+    def __init__(self, kind: str) -> None:
         op = OPS[kind]
 
         def conv(text: str) -> str:
-            return TOKEN.sub(lambda m: "{" + m.group(1) + "}", text)
+            text = TOKEN.sub(lambda m: "{" + m.group(1) + "}", text)
+            # Address arithmetic of loads and stores: see _address().
+            return text.replace(_ADDR, "{A}") if kind in _MEMORY else text
 
-        cached = _FORMATS[kind] = (tuple(conv(line) for line in op.body), conv(op.cond))
-    return cached
+        body = [conv(line) for line in op.body]
+        self.store = bool(body) and body[-1].startswith("if a < CHI")
+        if self.store:
+            body.pop()  # the code-page check is generated with a trace exit
+        self.body = tuple(body)
+        self.cond = conv(op.cond)
+        self.term = op.term
+        self.pure = op.pure
+        tokens = TOKEN.findall("\n".join(op.body) + "\n" + op.cond)
+        # Register uses (reads and writes), to choose which become locals;
+        # jal and jalr write the link register, jalr reads R1.
+        self.r1 = tokens.count("R1") + (op.term == "jalr")
+        self.r2 = tokens.count("R2")
+        self.rd = tokens.count("RD") + (op.term in ("jal", "jalr"))
+
+
+_KINDS: dict[str, _Kind] = {}
+
+
+def _kind(name: str) -> _Kind:
+    k = _KINDS.get(name)
+    if k is None:
+        k = _KINDS[name] = _Kind(name)
+    return k
 
 
 def _target(at: int, ins: Instr) -> int | None:
     """The static target of a branch or jal (None for other instructions)."""
     term = OPS[ins.kind].term
     if term in ("branch", "jal"):
-        return (at + ins.imm) & 0xFFFFFFFFFFFFFFFF
+        return (at + ins.imm) & MASK
     return None
 
 
+def _address(r1: str, imm: int) -> str:
+    """The effective address of a load or store. A non-negative offset needs no
+    wrap-around mask: a sum of 2^64 or more lies beyond the space and faults
+    just the same; a negative one is masked (a small negative sum must not be
+    read as an offset from the end of the buffer)."""
+    if r1 == "0":
+        return str(imm & MASK)
+    if imm == 0:
+        return r1
+    if imm > 0:
+        return f"{r1} + {imm}"
+    return f"({r1} - {-imm}) & {MK}"
+
+
+def _special(kind: str, ins: Instr, r1: str, r2: str, rd: str) -> list[str] | None:
+    """Cheaper code for common cases the generic template covers more slowly
+    (operands known at translation time); None: use the template."""
+    if kind == "addi":
+        imm = ins.imm
+        if r1 == "0":
+            return [f"{rd} = {imm & MASK}"]
+        if imm == 0:
+            return [f"{rd} = {r1}"]
+        if imm > 0:
+            return [f"{rd} = ({r1} + {imm}) & {MK}"]
+        # Subtracting: a compare is cheaper than masking the (rarely) negative result.
+        return [f"v = {r1} - {-imm}", f"{rd} = v if v >= 0 else v + 0x10000000000000000"]
+    if kind == "add" and (r1 == "0" or r2 == "0"):
+        return [f"{rd} = {r2 if r1 == '0' else r1}"]
+    if kind == "addiw" and ins.imm == 0:  # sext.w
+        return [f"v = {r1} & 0xFFFFFFFF", f"{rd} = v if v < 0x80000000 else v + 0xFFFFFFFF00000000"]
+    return None
+
+
+def _condition(kind: str, fmt: str, r1: str, r2: str) -> str:
+    """A branch's taken condition; comparisons with x0 are simpler than the template."""
+    if r2 == "0":
+        if kind == "blt":
+            return f"{r1} >= {SB}"
+        if kind == "bge":
+            return f"{r1} < {SB}"
+    if r1 == "0":
+        if kind == "blt":
+            return f"0 < {r2} < {SB}"
+        if kind == "bge":
+            return f"not 0 < {r2} < {SB}"
+    return fmt.format(R1=r1, R2=r2)
+
+
 class Translator:
-    """Runs a :class:`Machine` block by block through a code cache."""
+    """Runs a :class:`Machine` trace by trace through a code cache."""
 
     name = "dbt"
 
@@ -149,6 +221,7 @@ class Translator:
         transfers = self.interp.transfers
         predecode = self.interp.predecode
         where = self.cold_pc
+        icount = self.icount
         count = 0
 
         def cold() -> Any:
@@ -156,7 +229,8 @@ class Translator:
             count += 1
             if count >= self.hot_threshold:
                 block = self.translate(pc)
-                self.cache[pc] = block
+                if self.use_cache:
+                    self.cache[pc] = block
                 return block()
             p = pc
             n = 0
@@ -170,7 +244,7 @@ class Translator:
                         break
                     p = q
             finally:
-                self.icount[0] += n
+                icount[0] += n
                 self.cold_instructions += n
             return self.lookup(q)
 
@@ -196,17 +270,23 @@ class Translator:
 
     # -- translation ------------------------------------------------------------------
     def _decode_trace(self, pc: int) -> tuple[list[tuple[int, Instr]], int | None]:
-        """Instructions of the trace starting at pc, following fall-through paths
-        and direct jumps (not calls); and the pc control reaches after the last one when it is
-        not itself a control transfer (None when the last instruction ends it)."""
+        """Instructions of the trace starting at pc, in execution order: along
+        fall-through paths, direct jumps, calls and their predicted returns; and
+        the pc control reaches after the last one (None when the last
+        instruction leaves the trace itself: an indirect jump, ecall...).
+
+        A ``jalr`` in the list that is not the last, or the last one with
+        ``after`` set, is a predicted return to the next pc (or ``after``)."""
         out: list[tuple[int, Instr]] = []
         seen: set[int] = set()
+        returns: list[tuple[int, int]] = []  # (link register, return address) of followed calls
+        fetch = self.m.fetch
         addr = pc
         while len(out) < MAX_BLOCK:
             if addr in seen:
                 return out, addr  # back to code already in the trace
             try:
-                ins = self.m.fetch(addr)
+                ins = fetch(addr)
             except GuestFault:
                 if not out:
                     raise
@@ -217,11 +297,12 @@ class Translator:
             if term is None or term == "branch":
                 addr += ins.length
             elif term == "jal":
-                addr = (addr + ins.imm) & int(MK, 16)
                 if ins.rd:
-                    # A call: end here and chain to the callee's own trace
-                    # rather than compiling the callee into every call site.
-                    return out, addr
+                    returns.append((ins.rd, addr + ins.length))
+                addr = (addr + ins.imm) & MASK
+            elif (term == "jalr" and returns and ins.rd == 0 and ins.imm == 0
+                  and ins.rs1 == returns[-1][0]):
+                addr = returns.pop()[1]
             else:
                 return out, None
         return out, addr
@@ -252,40 +333,41 @@ class Translator:
         to pc becomes ``continue`` of a ``while True`` loop, so a hot loop runs
         inside one Python frame with its registers in locals.
         """
+        kinds = [_kind(ins.kind) for _, ins in instrs]
         uses: dict[int, int] = {}
-        for _, ins in instrs:
-            text = uses_text(ins)
-            for token, n in (("R1", ins.rs1), ("R2", ins.rs2), ("RD", ins.rd)):
-                if n and token in text:
-                    uses[n] = uses.get(n, 0) + text.count(token)
-        loops = any(_target(at, ins) == pc for at, ins in instrs) or after == pc
-        # A local costs a load at entry and a store at exit: worth it from three
+        loops = after == pc
+        for (at, ins), k in zip(instrs, kinds):
+            if k.r1 and ins.rs1:
+                uses[ins.rs1] = uses.get(ins.rs1, 0) + k.r1
+            if k.r2 and ins.rs2:
+                uses[ins.rs2] = uses.get(ins.rs2, 0) + k.r2
+            if k.rd and ins.rd:
+                uses[ins.rd] = uses.get(ins.rd, 0) + k.rd
+            if k.term == "branch" and (at + ins.imm) & MASK == pc:
+                loops = True
+        # A local costs a load at entry and a store at exit: worth it from two
         # uses on (each use of x[n] is a subscript), and always in a loop.
-        local = {n for n, k in uses.items() if k >= 3 or loops}
+        local = {n for n, c in uses.items() if c >= 2 or loops}
         written: set[int] = set()
         targets: list[int] = [pc] if loops else []  # slot 0 of a loop: its own head
-        mask = int(MK, 16)
 
         def reg(n: int) -> str:
             if n == 0:
                 return "0"
             return f"r{n}" if n in local else f"x[{n}]"
 
-        def fill(text: str, ins: Instr, at: int) -> str:
-            if ins.rd and "{RD}" in text:
-                written.add(ins.rd)
-            return _peephole(text.format_map({
-                "R1": reg(ins.rs1), "R2": reg(ins.rs2), "RD": reg(ins.rd) if ins.rd else "_",
-                "FD": f"f[{ins.rd}]", "F1": f"f[{ins.rs1}]", "F2": f"f[{ins.rs2}]",
-                "F3": f"f[{ins.ex >> 3}]", "IMM": f"({ins.imm})", "EX": str(ins.ex),
-                "RM": str(ins.ex & 7), "PC": str(at), "NPC": str(at + ins.length),
-            }))
-
         # Every way out of the trace sets k (instructions executed in this
-        # pass) and e (exit slot) and breaks to one shared epilogue, so the code
-        # stays linear in the trace length (CPython's compile() is the cost).
+        # pass) and e (exit slot; -1: indirect jump to t; -2: the trace's own
+        # last instruction, a system instruction) and breaks to one shared
+        # epilogue, so the code stays linear in the trace length (CPython's
+        # compile() is the cost).
         body: list[tuple[int, int, str]] = []  # (indent, guest pc, line)
-        final: list[str] = []  # what the epilogue does for the trace's own last instruction
+        final: list[str] = []  # what the epilogue does for e == -2
+        indirect = leaves = False
+
+        def leave(indent: int, at: int, executed: int, target: int) -> None:
+            targets.append(target)
+            body.append((indent, at, f"k = {executed}; e = {len(targets) - 1}; break"))
 
         def goto(indent: int, at: int, executed: int, target: int) -> None:
             if target == pc and loops:
@@ -295,41 +377,78 @@ class Translator:
                 body.append((indent, at, f"if n < {LOOP_SLICE}: continue"))
                 body.append((indent, at, "k = 0; e = 0; break"))
                 return
-            targets.append(target)
-            body.append((indent, at, f"k = {executed}; e = {len(targets) - 1}; break"))
+            leave(indent, at, executed, target)
 
         executed = 0
         ended = False
-        for at, ins in instrs:
-            op = OPS[ins.kind]
+        last = len(instrs) - 1
+        for i, ((at, ins), k) in enumerate(zip(instrs, kinds)):
             executed += 1
             npc = at + ins.length
-            body_fmt, cond_fmt = _formats(ins.kind)
-            if not (op.pure and ins.rd == 0):
-                for line in body_fmt:
-                    body.append((0, at, fill(line, ins, at)))
-            term = op.term
+            rd = ins.rd
+            r1, r2 = reg(ins.rs1), reg(ins.rs2)
+            rdn = reg(rd) if rd else "_"
+            term = k.term
+            if k.body and not (k.pure and rd == 0):
+                if rd and k.rd:
+                    written.add(rd)
+                lines = _special(ins.kind, ins, r1, r2, rdn)
+                if lines is None:
+                    imm = ins.imm
+                    values = {
+                        "R1": r1, "R2": r2, "RD": rdn, "IMM": f"({imm})",
+                        "FD": f"f[{rd}]", "F1": f"f[{ins.rs1}]", "F2": f"f[{ins.rs2}]",
+                        "F3": f"f[{ins.ex >> 3}]", "EX": str(ins.ex), "RM": str(ins.ex & 7),
+                        "PC": str(at), "NPC": str(npc),
+                        "A": _address(r1, imm) if ins.kind in _MEMORY else "",
+                    }
+                    lines = [line.format_map(values) for line in k.body]
+                for line in lines:
+                    body.append((0, at, line))
+                if k.store:
+                    # A store into a page of decoded code flushes it, and LEAVE
+                    # raises Leave(npc, executed): the rest of this trace may be
+                    # stale. The handler around the loop body stores the
+                    # registers and continues at npc (an exception keeps this
+                    # check short: compile() time is the cost of a trace).
+                    leaves = True
+                    body.append((0, at, f"if a < CHI: LEAVE(a, {npc}, {executed})"))
             if term is None:
                 continue
             if term == "branch":
-                body.append((0, at, "if " + fill(cond_fmt, ins, at) + ":"))
-                goto(1, at, executed, at + ins.imm)
+                cond = _condition(ins.kind, k.cond, r1, r2)
+                body.append((0, at, f"if {cond}:"))
+                goto(1, at, executed, (at + ins.imm) & MASK)
                 continue
             if term == "jal":
-                if ins.rd:
-                    body.append((0, at, f"{reg(ins.rd)} = {npc}"))
-                    written.add(ins.rd)
+                if rd:
+                    body.append((0, at, f"{rdn} = {npc}"))
+                    written.add(rd)
+                continue
+            if term == "jalr":
+                predicted = instrs[i + 1][0] if i < last else after
+                if rd:
+                    written.add(rd)
+                if predicted is not None and rd == 0:
+                    # A followed call's return: stay in the trace if it goes
+                    # where the call came from (it nearly always does).
+                    indirect = True
+                    body.append((0, at, f"if {r1} != {predicted}:"))
+                    body.append((1, at, f"t = {r1} & {MASK - 1:#x}; k = {executed}; e = -1; break"))
+                    if i == last:
+                        goto(0, at, executed, predicted)
+                        ended = True
+                    continue
+                indirect = True
+                ended = True
+                body.append((0, at, f"t = ({r1} + ({ins.imm})) & {MASK - 1:#x}"))
+                if rd:
+                    body.append((0, at, f"{rdn} = {npc}"))
+                body.append((0, at, f"k = {executed}; e = -1; break"))
                 continue
             ended = True
-            body.append((0, at, f"k = {executed}; e = -1; break"))
-            if term == "jalr":
-                body.insert(len(body) - 1, (0, at, f"t = ({reg(ins.rs1)} + ({ins.imm})) & {mask - 1:#x}"))
-                if ins.rd:
-                    body.insert(len(body) - 1, (0, at, f"{reg(ins.rd)} = {npc}"))
-                    written.add(ins.rd)
-                # Inline code-cache probe: a call of J only on a miss.
-                final = ["b = C.get(t)", "return b if b is not None else J(t)"]
-            elif term in ("ecall", "fence.i"):
+            body.append((0, at, f"k = {executed}; e = -2; break"))
+            if term in ("ecall", "fence.i"):
                 targets.append(npc)
                 final = ["SYS()" if term == "ecall" else "FLUSH()", f"return E[{len(targets) - 1}]"]
             elif term == "ebreak":
@@ -347,14 +466,29 @@ class Translator:
             linemap.append(pc)
         lines += ["    n = 0", "    while True:"]
         linemap += [pc, pc]
+        pad = "      "
+        if leaves:
+            indirect = True
+            lines.append("      try:")
+            linemap.append(pc)
+            pad = "        "
         for indent, at, text in body:
-            lines.append("      " + "  " * indent + text)
+            lines.append(pad + "  " * indent + text)
             linemap.append(at)
+        if leaves:
+            lines += ["      except Leave as out:", "        t, k = out.args; e = -1; break"]
+            linemap += [pc, pc]
         last_pc = instrs[-1][0]
         epilogue = [f"x[{n}] = r{n}" for n in sorted(written & local)]
         epilogue.append("IC[0] += n + k")
-        if final:
-            epilogue += ["if e < 0:"] + ["  " + t for t in final]
+        if final or indirect:
+            epilogue.append("if e < 0:")
+            if final and indirect:
+                epilogue += ["  if e == -2:"] + ["    " + t for t in final]
+            elif final:
+                epilogue += ["  " + t for t in final]
+            if indirect:
+                epilogue += ["  b = C.get(t)", "  return b if b is not None else J(t)"]
         epilogue.append("return E[e]")
         for text in epilogue:
             lines.append("    " + text)
@@ -364,7 +498,7 @@ class Translator:
 
     # -- running -------------------------------------------------------------------------
     def run(self, limit: int | None = None) -> int:
-        """Run until the guest exits; returns its exit status. ``limit`` is ignored
+        """Run until the guest exits; returns its exit status. ``limit`` is checked
         between blocks only (the check costs nothing per instruction)."""
         m = self.m
         block = self.lookup(m.pc)
@@ -407,6 +541,8 @@ class Translator:
         return self.cold_pc[0] if cold else found
 
     def stats(self, seconds: float) -> RunStats:
+        from ember.isa.riscv.machine import RunStats
+
         return RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
                         blocks_translated=self.translated, cache_hits=self.hits,
                         cache_misses=self.misses, chain_links=self.links,

@@ -67,3 +67,9 @@ class GuestExit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
+
+
+class Leave(Exception):
+    """Raised inside translated code by a store that invalidated it: args are
+    (the pc to continue at, instructions the trace executed). Never escapes
+    the translator."""

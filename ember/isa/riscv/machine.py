@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.isa.riscv.decode import Instr, decode
-from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction
+from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction, Leave
 from ember.isa.riscv.fpu import Fpu
 from ember.isa.riscv.loader import build_stack, load_elf
 from ember.isa.riscv.memory import PAGE, AddressSpace
@@ -182,7 +182,8 @@ class Machine:
             "SH": pack("<H"), "SW": pack("<I"), "SD": pack("<Q"),
             "DIV": DIV, "REM": REM, "DIVW": DIVW, "DIVUW": DIVUW, "REMW": REMW, "REMUW": REMUW,
             "CSR": self.csr, "AMO": self.amo, "LR": self.lr, "SC": self.sc,
-            "SYS": self.syscalls, "FLUSH": self.flush, "SMC": self.smc,
+            "SYS": self.syscalls, "FLUSH": self.flush, "SMC": self.smc, "LEAVE": self.leave,
+            "Leave": Leave,
             "TRAP": self.trap, "ILL": self.illegal,
             # Bounds of pages with decoded code (empty range: no check hits).
             "CLO": 0, "CHI": 0,
@@ -225,11 +226,20 @@ class Machine:
         # a store of up to 8 bytes may end inside the range
         g["CLO"] = max(0, g["CLO"] - 8)
 
-    def smc(self, addr: int) -> None:
-        """A store hit the range of code pages: flush if it hit an actual code page."""
+    def smc(self, addr: int) -> bool:
+        """A store hit the range of code pages: flush if it hit an actual code page
+        (True then: translated code leaves its trace after the store)."""
         if addr // PAGE in self.code_pages or (addr + 7) // PAGE in self.code_pages:
             log.debug("store to code page at 0x%x: flushing translated code", addr)
             self.flush()
+            return True
+        return False
+
+    def leave(self, addr: int, pc: int, executed: int) -> None:
+        """Translated code stored into the range of code pages: if that flushed
+        decoded code, leave the trace (continue at pc)."""
+        if self.smc(addr):
+            raise Leave(pc, executed)
 
     def code_changed(self, lo: int, hi: int) -> None:
         """Memory [lo, hi) was rewritten behind the engines' back (a syscall)."""

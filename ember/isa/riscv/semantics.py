@@ -33,8 +33,16 @@ def _sx32(e: str) -> str:
 
 
 def _w(e: str) -> str:
-    """Low 32 bits of e, sign-extended to a 64-bit register value."""
+    """Low 32 bits of e, sign-extended to a 64-bit register value (one expression;
+    the operations use the cheaper two-statement form of :func:`_walu`)."""
     return f"(((({e}) & 0xFFFFFFFF) ^ 0x80000000) + 0xFFFFFFFF80000000 & {MK})"
+
+
+def _lt(a: str, b: str) -> str:
+    """Signed a < b of two register values. Same halves: unsigned order; else the
+    one with the sign bit is smaller. Only comparisons: CPython's big-int xor and
+    subtraction allocate, comparisons do not (about half the cost)."""
+    return f"(({a} < {b}) if ({a} < {SB}) == ({b} < {SB}) else {a} >= {SB})"
 
 
 ADDR = f"(R1 + IMM) & {MK}"
@@ -58,6 +66,18 @@ def _alu(expr: str) -> Op:
     return Op((f"RD = {expr}",), pure=True)
 
 
+def _walu(expr: str) -> Op:
+    """A W operation: the low 32 bits of expr, sign-extended (a compare and an
+    add instead of xor, add and mask)."""
+    return Op((f"v = ({expr}) & 0xFFFFFFFF", "RD = v if v < 0x80000000 else v + 0xFFFFFFFF00000000"),
+              pure=True)
+
+
+def _sload(expr: str) -> Op:
+    """A sign-extending load: a negative value becomes its 64-bit pattern."""
+    return Op((f"v = {expr}", "RD = v if v >= 0 else v + 0x10000000000000000"))
+
+
 def _load(expr: str) -> Op:
     return Op((f"RD = {expr}",))
 
@@ -73,33 +93,34 @@ OPS: dict[str, Op] = {
     "lui": _alu(f"IMM & {MK}"),
     "auipc": _alu(f"(PC + IMM) & {MK}"),
     "addi": _alu(f"(R1 + IMM) & {MK}"),
-    "slti": _alu(f"int({_sx('R1')} < IMM)"),
-    "sltiu": _alu(f"int(R1 < (IMM & {MK}))"),
+    "slti": _alu(f"1 if {_sx('R1')} < IMM else 0"),
+    "sltiu": _alu(f"1 if R1 < (IMM & {MK}) else 0"),
     "xori": _alu(f"R1 ^ (IMM & {MK})"),
     "ori": _alu(f"R1 | (IMM & {MK})"),
     "andi": _alu(f"R1 & (IMM & {MK})"),
     "slli": _alu(f"(R1 << IMM) & {MK}"),
     "srli": _alu("R1 >> IMM"),
-    "srai": _alu(f"({_sx('R1')} >> IMM) & {MK}"),
+    "srai": _alu(f"R1 >> IMM if R1 < {SB} else (R1 >> IMM) | ({MK} ^ ({MK} >> IMM))"),
     "add": _alu(f"(R1 + R2) & {MK}"),
     "sub": _alu(f"(R1 - R2) & {MK}"),
     "sll": _alu(f"(R1 << (R2 & 63)) & {MK}"),
-    "slt": _alu(f"int((R1 ^ {SB}) < (R2 ^ {SB}))"),
-    "sltu": _alu("int(R1 < R2)"),
+    "slt": _alu(f"1 if {_lt('R1', 'R2')} else 0"),
+    "sltu": _alu("1 if R1 < R2 else 0"),
     "xor": _alu("R1 ^ R2"),
     "srl": _alu("R1 >> (R2 & 63)"),
-    "sra": _alu(f"({_sx('R1')} >> (R2 & 63)) & {MK}"),
+    "sra": Op(("v = R2 & 63", f"RD = R1 >> v if R1 < {SB} else (R1 >> v) | ({MK} ^ ({MK} >> v))"),
+              pure=True),
     "or": _alu("R1 | R2"),
     "and": _alu("R1 & R2"),
-    "addiw": _alu(_w("R1 + IMM")),
-    "slliw": _alu(_w("R1 << IMM")),
-    "srliw": _alu(_w("(R1 & 0xFFFFFFFF) >> IMM")),
-    "sraiw": _alu(_w(f"{_sx32('R1')} >> IMM")),
-    "addw": _alu(_w("R1 + R2")),
-    "subw": _alu(_w("R1 - R2")),
-    "sllw": _alu(_w("R1 << (R2 & 31)")),
-    "srlw": _alu(_w("(R1 & 0xFFFFFFFF) >> (R2 & 31)")),
-    "sraw": _alu(_w(f"{_sx32('R1')} >> (R2 & 31)")),
+    "addiw": _walu("R1 + IMM"),
+    "slliw": _walu("R1 << IMM"),
+    "srliw": _walu("(R1 & 0xFFFFFFFF) >> IMM"),
+    "sraiw": _walu(f"{_sx32('R1')} >> IMM"),
+    "addw": _walu("R1 + R2"),
+    "subw": _walu("R1 - R2"),
+    "sllw": _walu("R1 << (R2 & 31)"),
+    "srlw": _walu("(R1 & 0xFFFFFFFF) >> (R2 & 31)"),
+    "sraw": _walu(f"{_sx32('R1')} >> (R2 & 31)"),
     # M
     "mul": _alu(f"(R1 * R2) & {MK}"),
     "mulh": _alu(f"(({_sx('R1')} * {_sx('R2')}) >> 64) & {MK}"),
@@ -109,15 +130,15 @@ OPS: dict[str, Op] = {
     "divu": _alu(f"R1 // R2 if R2 else {MK}"),
     "rem": _alu("REM(R1, R2)"),
     "remu": _alu("R1 % R2 if R2 else R1"),
-    "mulw": _alu(_w("R1 * R2")),
+    "mulw": _walu("R1 * R2"),
     "divw": _alu("DIVW(R1, R2)"),
     "divuw": _alu("DIVUW(R1, R2)"),
     "remw": _alu("REMW(R1, R2)"),
     "remuw": _alu("REMUW(R1, R2)"),
     # loads and stores
-    "lb": _load(f"LB(mem, {ADDR})[0] & {MK}"),
-    "lh": _load(f"LH(mem, {ADDR})[0] & {MK}"),
-    "lw": _load(f"LW(mem, {ADDR})[0] & {MK}"),
+    "lb": _sload(f"LB(mem, {ADDR})[0]"),
+    "lh": _sload(f"LH(mem, {ADDR})[0]"),
+    "lw": _sload(f"LW(mem, {ADDR})[0]"),
     "ld": _load(f"LD(mem, {ADDR})[0]"),
     "lbu": _load(f"mem[{ADDR}]"),
     "lhu": _load(f"LHU(mem, {ADDR})[0]"),
@@ -129,8 +150,8 @@ OPS: dict[str, Op] = {
     # control transfer
     "beq": Op(term="branch", cond="R1 == R2"),
     "bne": Op(term="branch", cond="R1 != R2"),
-    "blt": Op(term="branch", cond=f"(R1 ^ {SB}) < (R2 ^ {SB})"),
-    "bge": Op(term="branch", cond=f"(R1 ^ {SB}) >= (R2 ^ {SB})"),
+    "blt": Op(term="branch", cond=_lt("R1", "R2")),
+    "bge": Op(term="branch", cond=f"not {_lt('R1', 'R2')}"),
     "bltu": Op(term="branch", cond="R1 < R2"),
     "bgeu": Op(term="branch", cond="R1 >= R2"),
     "jal": Op(term="jal"),
