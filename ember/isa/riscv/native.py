@@ -63,7 +63,13 @@ log = logging.getLogger(__name__)
 #: Slots of the register array after x0..x31: instructions retired by the
 #: last native run, then the pointers the entry trampoline loads.
 COUNT, MEM, MAP, TABLE = 32, 33, 34, 35
-SLOTS = 36
+#: The FPU's fflags and frm while native code runs (copied in and out by the
+#: wrapper, so glibc's fetestexcept/feclearexcept/fesetround stay native).
+FFLAGS, FRM = 36, 37
+SLOTS = 38
+#: CSR numbers native code implements (the rest, counters, stay in Python).
+CSR_FFLAGS, CSR_FRM, CSR_FCSR = 0x001, 0x002, 0x003
+CSRS = {"csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"}
 CODE_SIZE = 16 << 20
 #: Longest region compiled as one native block.
 MAX_REGION = 64
@@ -97,7 +103,13 @@ SUPPORTED = (set(BRANCH_CC) | set(ALU_RR) | set(ALU_RI) | set(SHIFTS) | set(LOAD
              | set(STORES) | DIVS | {
                  "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "slt", "sltu",
                  "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw",
-                 "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"})
+                 "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"} | CSRS)
+#: A native block entered from Python that runs fewer instructions than this
+#: per entry on average (measured over DEMOTE_AFTER entries) costs more in
+#: the entry (register copies, the ctypes call) than it saves: Python entries
+#: at its pc go to the Python translation instead.
+DEMOTE_BELOW = 12
+DEMOTE_AFTER = 200
 
 
 def _reg(n: int) -> int:
@@ -154,6 +166,7 @@ class NativeTranslator(Translator):
         self.pending: dict[int, list[int]] = {}
         self.native_blocks = 0
         self.native_links = 0
+        self.demotions = 0
         self._reset_table()
 
     def close(self) -> None:
@@ -207,7 +220,8 @@ class NativeTranslator(Translator):
                 ins = fetch(addr)
             except GuestFault:
                 return Region(out, addr, True)
-            if ins.kind not in SUPPORTED:
+            if ins.kind not in SUPPORTED or (
+                    ins.kind in CSRS and ins.imm not in (CSR_FFLAGS, CSR_FRM, CSR_FCSR)):
                 return Region(out, addr, True)
             out.append((addr, ins))
             seen.add(addr)
@@ -238,7 +252,7 @@ class NativeTranslator(Translator):
         self.translated += 1
         self.native_blocks += 1
         self.translate_seconds += time.perf_counter() - start
-        return self._wrapper(host)
+        return self._wrapper(pc, host)
 
     def _compile(self, pc: int, region: Region) -> int:
         """Assemble the region into the code buffer; returns its entry offset."""
@@ -405,6 +419,9 @@ class NativeTranslator(Translator):
             asm.load(X.RCX, X.RDI, _reg(rs2))
             asm.op_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
             return
+        if kind in CSRS:
+            self._csr(asm, ins)
+            return
         if not rd:
             return  # the rest only write rd: with x0 they are no-ops
         if kind == "lui":
@@ -475,6 +492,49 @@ class NativeTranslator(Translator):
         asm.store(X.RDI, _reg(rd), X.RAX)
 
     @staticmethod
+    def _csr(asm: X.Asm, ins: Instr) -> None:
+        """fflags/frm/fcsr read-modify-write, as Machine.csr does it."""
+        number, kind = ins.imm, ins.kind
+        if number == CSR_FFLAGS:
+            asm.load(X.RAX, X.RDI, _reg(FFLAGS))
+        elif number == CSR_FRM:
+            asm.load(X.RAX, X.RDI, _reg(FRM))
+        else:
+            asm.load(X.RAX, X.RDI, _reg(FRM))
+            asm.shift_imm(X.SHL, X.RAX, 5)
+            asm.op_rm(X.OP_OR, X.RAX, X.RDI, _reg(FFLAGS))
+        # csrrw(i) always writes; csrrs/csrrc(i) only with a nonzero rs1 field.
+        if kind.startswith("csrrw") or ins.ex != 0:
+            if kind.endswith("i"):
+                asm.mov_imm(X.RCX, ins.ex)
+            else:
+                asm.load(X.RCX, X.RDI, _reg(ins.rs1))
+            if kind.startswith("csrrw"):
+                asm.mov_rr(X.RDX, X.RCX)
+            elif kind.startswith("csrrs"):
+                asm.mov_rr(X.RDX, X.RAX)
+                asm.op_rr(0x09, X.RCX, X.RDX)  # or rdx, rcx
+            else:
+                asm.mov_rr(X.RDX, X.RCX)
+                asm.op_rr(0xF7, 2, X.RDX)  # not rdx
+                asm.op_rr(0x21, X.RAX, X.RDX)  # and rdx, rax
+            if number == CSR_FFLAGS:
+                asm.imm_group(X.AND, X.RDX, 0x1F)
+                asm.store(X.RDI, _reg(FFLAGS), X.RDX)
+            elif number == CSR_FRM:
+                asm.imm_group(X.AND, X.RDX, 7)
+                asm.store(X.RDI, _reg(FRM), X.RDX)
+            else:
+                asm.mov_rr(X.RCX, X.RDX)
+                asm.imm_group(X.AND, X.RCX, 0x1F)
+                asm.store(X.RDI, _reg(FFLAGS), X.RCX)
+                asm.shift_imm(X.SHR, X.RDX, 5)
+                asm.imm_group(X.AND, X.RDX, 7)
+                asm.store(X.RDI, _reg(FRM), X.RDX)
+        if ins.rd:
+            asm.store(X.RDI, _reg(ins.rd), X.RAX)
+
+    @staticmethod
     def _set(asm: X.Asm, rd: int, value: int) -> None:
         value &= MASK
         if value < 1 << 31 or value >= (1 << 64) - (1 << 31):
@@ -525,23 +585,45 @@ class NativeTranslator(Translator):
             asm.movsxd(X.RAX, X.RAX)
 
     # -- running ---------------------------------------------------------------------------
-    def _wrapper(self, host: int) -> Callable[[], Any]:
+    def _wrapper(self, pc: int, host: int) -> Callable[[], Any]:
         """The Python block that enters native code at buffer offset host."""
-        regs, x, ic = self.regs, self.m.x, self.icount
+        regs, x, ic, fpu = self.regs, self.m.x, self.icount, self.m.fpu
         enter, raddr, entry = self.enter, self.regs_addr, self.code_addr + host
         cget, lookup, bail = self.cache.get, self.lookup, self._bail
+        entries = retired = 0
+        demoted: Any = None
 
         def native() -> Any:
+            nonlocal entries, retired, demoted
+            if demoted is not None:
+                return demoted()
             regs[1:32] = x[1:32]
+            regs[FFLAGS] = fpu.flags
+            regs[FRM] = fpu.frm
             r = enter(raddr, entry)
             x[1:32] = regs[1:32]
-            ic[0] += regs[COUNT]
+            fpu.flags = regs[FFLAGS]
+            fpu.frm = regs[FRM]
+            n = regs[COUNT]
+            ic[0] += n
+            entries += 1
+            retired += n
+            if entries == DEMOTE_AFTER and retired < DEMOTE_BELOW * DEMOTE_AFTER:
+                demoted = self._demote(pc)
             if r & 1:
                 return bail(r ^ 1)
             b = cget(r)
             return b if b is not None else lookup(r)
 
         return native
+
+    def _demote(self, pc: int) -> Any:
+        """Python entries at pc from now on run its Python translation."""
+        block = Translator.translate(self, pc)
+        if self.use_cache and pc in self.cache:
+            self.cache[pc] = block
+        self.demotions += 1
+        return block
 
     def _bail(self, pc: int) -> Any:
         """Run the instruction native code refused through the interpreter's

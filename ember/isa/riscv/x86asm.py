@@ -11,6 +11,7 @@ code emitted earlier). Register numbers are the hardware encodings.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
 R8, R9, R10, R11 = range(8, 12)
@@ -54,68 +55,24 @@ class Asm:
     def here(self) -> int:
         return len(self.code)
 
-    def _rex(self, w: int, reg: int, index: int, rm: int, byte_reg: bool = False) -> None:
-        rex = 0x40 | w << 3 | (reg >> 3) << 2 | (index >> 3) << 1 | rm >> 3
-        if rex != 0x40 or byte_reg:
-            self.code.append(rex)
-
-    def _mem(self, reg: int, base: int, disp: int) -> None:
-        """ModRM (+SIB) and displacement of [base + disp]."""
-        low = base & 7
-        sib = b"\x24" if low == RSP else b""
-        if disp == 0 and low != RBP:
-            self.code.append(reg << 3 & 0x38 | low)
-            self.code += sib
-        elif _imm8(disp):
-            self.code.append(0x40 | reg << 3 & 0x38 | low)
-            self.code += sib
-            self.code += struct.pack("<b", disp)
-        else:
-            self.code.append(0x80 | reg << 3 & 0x38 | low)
-            self.code += sib
-            self.code += struct.pack("<i", disp)
-
-    # -- generic forms ----------------------------------------------------------------
+    # -- generic forms (encodings are cached: a region repeats the same few) ----------
     def op_rm(self, opcode: bytes | int, reg: int, base: int, disp: int, w: int = 1,
               prefix: bytes = b"") -> None:
         """``opcode reg, [base + disp]`` (or ``[base+disp], reg`` for store opcodes)."""
-        self.code += prefix
-        self._rex(w, reg, 0, base)
-        self.emit(opcode)
-        self._mem(reg, base, disp)
+        self.code += _enc_rm(opcode, reg, base, disp, w, prefix)
 
     def op_rr(self, opcode: bytes | int, reg: int, rm: int, w: int = 1) -> None:
         """``opcode`` with ModRM mod=11: reg field ``reg``, r/m field ``rm``."""
-        self._rex(w, reg, 0, rm)
-        self.emit(opcode)
-        self.code.append(0xC0 | reg << 3 & 0x38 | rm & 7)
+        self.code += _enc_rr(opcode, reg, rm, w)
 
     def op_sib(self, opcode: bytes | int, reg: int, base: int, index: int, w: int = 1,
-               prefix: bytes = b"", byte_reg: bool = False) -> None:
+               prefix: bytes = b"") -> None:
         """``opcode reg, [base + index]`` (base must not be rbp/r13)."""
-        self.code += prefix
-        self._rex(w, reg, index, base, byte_reg)
-        self.emit(opcode)
-        self.code.append(0x04 | reg << 3 & 0x38)
-        self.code.append((index & 7) << 3 | base & 7)
+        self.code += _enc_sib(opcode, reg, base, index, w, prefix)
 
     def imm_group(self, digit: int, rm: int, imm: int, w: int = 1) -> None:
         """``op rm, imm`` (add/or/and/sub/xor/cmp with a sign-extended immediate)."""
-        if _imm8(imm):
-            self.op_rr(0x83, digit, rm, w)
-            self.code += struct.pack("<b", imm)
-        else:
-            self.op_rr(0x81, digit, rm, w)
-            self.code += struct.pack("<i", imm)
-
-    def imm_group_mem(self, digit: int, base: int, disp: int, imm: int, w: int = 1) -> None:
-        """``op qword [base + disp], imm``."""
-        if _imm8(imm):
-            self.op_rm(0x83, digit, base, disp, w)
-            self.code += struct.pack("<b", imm)
-        else:
-            self.op_rm(0x81, digit, base, disp, w)
-            self.code += struct.pack("<i", imm)
+        self.code += _enc_imm(digit, rm, imm, w)
 
     # -- common instructions ----------------------------------------------------------
     def load(self, reg: int, base: int, disp: int, w: int = 1) -> None:
@@ -136,14 +93,14 @@ class Asm:
         """reg = value (any 64-bit pattern), in the shortest form."""
         value &= (1 << 64) - 1
         if value < 1 << 32:
-            self._rex(0, 0, 0, reg)
+            self.code += _rex(0, 0, 0, reg)
             self.code.append(0xB8 | reg & 7)
             self.code += struct.pack("<I", value)
         elif value >= (1 << 64) - (1 << 31):
             self.op_rr(0xC7, 0, reg)
             self.code += struct.pack("<i", value - (1 << 64))
         else:
-            self._rex(1, 0, 0, reg)
+            self.code += _rex(1, 0, 0, reg)
             self.code.append(0xB8 | reg & 7)
             self.code += struct.pack("<Q", value)
 
@@ -197,6 +154,45 @@ class Asm:
             rel = target - (self.base + offset + 4)
             self.code[offset:offset + 4] = struct.pack("<i", rel)
         return bytes(self.code)
+
+
+def _rex(w: int, reg: int, index: int, rm: int) -> bytes:
+    rex = 0x40 | w << 3 | (reg >> 3) << 2 | (index >> 3) << 1 | rm >> 3
+    return bytes((rex,)) if rex != 0x40 else b""
+
+
+def _op(opcode: bytes | int) -> bytes:
+    return bytes((opcode,)) if isinstance(opcode, int) else opcode
+
+
+@lru_cache(maxsize=4096)
+def _enc_rm(opcode: bytes | int, reg: int, base: int, disp: int, w: int, prefix: bytes) -> bytes:
+    low = base & 7
+    sib = b"\x24" if low == RSP else b""
+    head = prefix + _rex(w, reg, 0, base) + _op(opcode)
+    if disp == 0 and low != RBP:
+        return head + bytes((reg << 3 & 0x38 | low,)) + sib
+    if _imm8(disp):
+        return head + bytes((0x40 | reg << 3 & 0x38 | low,)) + sib + struct.pack("<b", disp)
+    return head + bytes((0x80 | reg << 3 & 0x38 | low,)) + sib + struct.pack("<i", disp)
+
+
+@lru_cache(maxsize=1024)
+def _enc_rr(opcode: bytes | int, reg: int, rm: int, w: int) -> bytes:
+    return _rex(w, reg, 0, rm) + _op(opcode) + bytes((0xC0 | reg << 3 & 0x38 | rm & 7,))
+
+
+@lru_cache(maxsize=1024)
+def _enc_sib(opcode: bytes | int, reg: int, base: int, index: int, w: int, prefix: bytes) -> bytes:
+    return (prefix + _rex(w, reg, index, base) + _op(opcode)
+            + bytes((0x04 | reg << 3 & 0x38, (index & 7) << 3 | base & 7)))
+
+
+@lru_cache(maxsize=4096)
+def _enc_imm(digit: int, rm: int, imm: int, w: int) -> bytes:
+    if _imm8(imm):
+        return _enc_rr(0x83, digit, rm, w) + struct.pack("<b", imm)
+    return _enc_rr(0x81, digit, rm, w) + struct.pack("<i", imm)
 
 
 def rel32(at: int, target: int) -> bytes:

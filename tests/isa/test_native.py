@@ -1,0 +1,393 @@
+"""The native (x86-64) tier against the interpreter, on programs built by hand.
+
+The programs are RV64 machine code encoded here and wrapped in a one-segment
+ELF, so these tests need no cross compiler. Each program is run by the
+interpreter and by the native engine, and everything observable must agree:
+exit status, the fault (kind and pc), instructions retired, the registers
+and the data memory. The code is hot (loops run far past the native tier's
+threshold), so it really runs as x86-64; the guest is hostile: addresses at
+the end of the space, past it, wrapping around 2^64, stores into the code
+being run, jumps to wild addresses.
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ember.isa.riscv import GuestFault, Machine, make_engine
+from ember.isa.riscv.dbt import LOOP_SLICE
+from ember.isa.riscv.loader import EHDR, PHDR
+from ember.isa.riscv.memory import SPACE_SIZE
+
+pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                                reason="the native engine emits x86-64 code")
+
+VADDR = 0x10000
+#: The data area: inside the segment (zero-filled), well away from the code pages.
+DATA = 0x40000
+DATA_SIZE = 0x4000
+M64 = (1 << 64) - 1
+EDGES = [0, 1, 2, 3, 7, M64, M64 - 1, 1 << 63, (1 << 63) - 1, 0x80000000, 0x7FFFFFFF,
+         0xFFFFFFFF, 0xFFFFFFFF80000000, 0x123456789ABCDEF0, 0xFEDCBA9876543210, 5, M64 - 6]
+
+# -- a tiny RV64 encoder -----------------------------------------------------------------
+OP = {"add": (0, 0), "sub": (0x20, 0), "sll": (0, 1), "slt": (0, 2), "sltu": (0, 3),
+      "xor": (0, 4), "srl": (0, 5), "sra": (0x20, 5), "or": (0, 6), "and": (0, 7),
+      "mul": (1, 0), "mulh": (1, 1), "mulhsu": (1, 2), "mulhu": (1, 3), "div": (1, 4),
+      "divu": (1, 5), "rem": (1, 6), "remu": (1, 7)}
+OP32 = {"addw": (0, 0), "subw": (0x20, 0), "sllw": (0, 1), "srlw": (0, 5), "sraw": (0x20, 5),
+        "mulw": (1, 0), "divw": (1, 4), "divuw": (1, 5), "remw": (1, 6), "remuw": (1, 7)}
+OPIMM = {"addi": 0, "slti": 2, "sltiu": 3, "xori": 4, "ori": 6, "andi": 7}
+SHIFTI = {"slli": (0, 1), "srli": (0, 5), "srai": (0x400, 5)}
+SHIFTIW = {"slliw": (0, 1), "srliw": (0, 5), "sraiw": (0x400, 5)}
+LOADS = {"lb": 0, "lh": 1, "lw": 2, "ld": 3, "lbu": 4, "lhu": 5, "lwu": 6}
+STORES = {"sb": 0, "sh": 1, "sw": 2, "sd": 3}
+BRANCHES = {"beq": 0, "bne": 1, "blt": 4, "bge": 5, "bltu": 6, "bgeu": 7}
+CSRS = {"csrrw": 1, "csrrs": 2, "csrrc": 3, "csrrwi": 5, "csrrsi": 6, "csrrci": 7}
+
+
+def r_type(kind: str, rd: int, rs1: int, rs2: int) -> int:
+    f7, f3 = OP.get(kind) or OP32[kind]
+    opcode = 0x33 if kind in OP else 0x3B
+    return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | opcode
+
+
+def i_type(kind: str, rd: int, rs1: int, imm: int) -> int:
+    if kind in SHIFTI:
+        hi, f3 = SHIFTI[kind]
+        return (hi | imm & 63) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | 0x13
+    if kind in SHIFTIW:
+        hi, f3 = SHIFTIW[kind]
+        return (hi | imm & 31) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | 0x1B
+    if kind == "addiw":
+        return (imm & 0xFFF) << 20 | rs1 << 15 | rd << 7 | 0x1B
+    if kind in LOADS:
+        return (imm & 0xFFF) << 20 | rs1 << 15 | LOADS[kind] << 12 | rd << 7 | 0x03
+    if kind == "jalr":
+        return (imm & 0xFFF) << 20 | rs1 << 15 | rd << 7 | 0x67
+    if kind in CSRS:  # imm is the CSR number; rs1 the register or the zimm
+        return (imm & 0xFFF) << 20 | rs1 << 15 | CSRS[kind] << 12 | rd << 7 | 0x73
+    return (imm & 0xFFF) << 20 | rs1 << 15 | OPIMM[kind] << 12 | rd << 7 | 0x13
+
+
+def s_type(kind: str, rs1: int, rs2: int, imm: int) -> int:
+    imm &= 0xFFF
+    return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | STORES[kind] << 12 | (imm & 31) << 7 | 0x23
+
+
+def b_type(kind: str, rs1: int, rs2: int, offset: int) -> int:
+    o = offset & 0x1FFF
+    return ((o >> 12) << 31 | ((o >> 5) & 0x3F) << 25 | rs2 << 20 | rs1 << 15
+            | BRANCHES[kind] << 12 | ((o >> 1) & 0xF) << 8 | ((o >> 11) & 1) << 7 | 0x63)
+
+
+def u_type(kind: str, rd: int, imm20: int) -> int:
+    return (imm20 & 0xFFFFF) << 12 | rd << 7 | (0x37 if kind == "lui" else 0x17)
+
+
+def jal(rd: int, offset: int) -> int:
+    o = offset & 0x1FFFFF
+    return ((o >> 20) << 31 | ((o >> 1) & 0x3FF) << 21 | ((o >> 11) & 1) << 20
+            | ((o >> 12) & 0xFF) << 12 | rd << 7 | 0x6F)
+
+
+def li(rd: int, value: int) -> list[int]:
+    """rd = a 12-bit signed value."""
+    return [i_type("addi", rd, 0, value)]
+
+
+EXIT = [*li(17, 93), 0x00000073]  # a7 = exit; ecall (status in a0)
+NOP = i_type("addi", 0, 0, 0)
+
+
+def elf(words: list[int], tmp: Path, name: str, tail: bytes = b"") -> Path:
+    """A one-segment RWX executable at VADDR (code, then ``tail``) whose bss
+    holds the data area."""
+    code = struct.pack(f"<{len(words)}I", *words) + tail
+    off = EHDR.size + PHDR.size
+    memsz = DATA + DATA_SIZE - VADDR
+    header = EHDR.pack(b"\x7fELF\x02\x01\x01" + bytes(9), 2, 243, 1, VADDR + off, EHDR.size,
+                       0, 0, EHDR.size, PHDR.size, 1, 64, 0, 0)
+    load = PHDR.pack(1, 7, 0, VADDR, VADDR, off + len(code), memsz, 0x1000)
+    path = tmp / name
+    path.write_bytes(header + load + code)
+    return path
+
+
+def code_addr(index: int) -> int:
+    """Guest address of word ``index`` of the program."""
+    return VADDR + EHDR.size + PHDR.size + 4 * index
+
+
+def run(path: Path, engine: str, regs: dict[int, int] | None = None,
+        limit: int | None = 2_000_000) -> dict[str, Any]:
+    machine = Machine(str(path), [str(path)], [])
+    for n, value in (regs or {}).items():
+        machine.x[n] = value & M64
+    eng = make_engine(machine, engine)
+    out: dict[str, Any] = {}
+    try:
+        out["status"] = eng.run(limit)
+    except GuestFault as fault:
+        out["fault"] = (type(fault).__name__, fault.pc)
+    out["instret"] = machine.instret
+    out["x"] = list(machine.x[:32])
+    out["data"] = machine.space.read(DATA, DATA_SIZE)
+    out["native_blocks"] = getattr(eng, "native_blocks", 0)
+    out["links"] = getattr(eng, "native_links", 0)
+    out["flushes"] = machine.flushes
+    if hasattr(eng, "close"):
+        eng.close()
+    machine.space.close()
+    return out
+
+
+def same(path: Path, regs: dict[int, int] | None = None,
+         limit: int | None = 2_000_000) -> dict[str, Any]:
+    """Run under both engines, assert they agree, return the native run."""
+    ref = run(path, "interp", regs, limit)
+    got = run(path, "native", regs, limit)
+    assert got.get("fault") == ref.get("fault")
+    assert got.get("status") == ref.get("status")
+    if "fault" not in ref:  # the engines count a faulting instruction differently
+        assert got["instret"] == ref["instret"]
+    assert [hex(v) for v in got["x"]] == [hex(v) for v in ref["x"]]
+    assert got["data"] == ref["data"]
+    assert got["flushes"] == ref["flushes"]
+    return got
+
+
+def loop(body: list[int], count: int = 60, counter: int = 31) -> list[int]:
+    """``count`` passes over body (counter register counts down), then exit."""
+    words = [*li(counter, count), *body, i_type("addi", counter, counter, -1)]
+    words.append(b_type("bne", counter, 0, -4 * (len(body) + 1)))
+    return words + EXIT
+
+
+# -- hostile memory accesses -------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["ld", "lw", "lhu", "lb", "sd", "sw", "sh", "sb"])
+@pytest.mark.parametrize("start, step", [
+    (SPACE_SIZE - 8 * 40, 8),      # walks off the end of the space
+    (SPACE_SIZE - 8 * 40 + 5, 8),  # misaligned, straddling the end
+    (8 * 30, -8),                  # walks below address 0: wraps around to 2^64 - 8
+    (DATA, 1 << 24),               # strides past the end
+])
+def test_hostile_addresses_fault_like_the_interpreter(tmp_path: Path, kind: str, start: int,
+                                                      step: int) -> None:
+    """A hot loop walks an address out of the space: the native tier must bail
+    out at the access, which faults with its pc as in the interpreter."""
+    access = (i_type(kind, 5, 6, 0) if kind in LOADS else s_type(kind, 6, 7, 0))
+    body = [access, r_type("add", 6, 6, 9), i_type("addi", 8, 8, 1)]
+    prog = elf(loop(body, count=100), tmp_path, "walk")
+    got = same(prog, {6: start, 7: 0x1122334455667788, 9: step})
+    assert got["native_blocks"] >= 1
+    assert got["fault"] == ("GuestFault", code_addr(1))
+    assert 20 < got["x"][8] < 100  # it faulted after going native, before the loop ended
+
+
+def test_offsets_wrap_modulo_2_64(tmp_path: Path) -> None:
+    """rs1 + imm is computed modulo 2^64: base -8 plus offset 16 is address 8
+    (inside the space); native code must neither fault nor touch anything else."""
+    body = [s_type("sd", 6, 7, 16), i_type("ld", 5, 6, 16), r_type("add", 9, 9, 5),
+            i_type("addi", 7, 7, 3), i_type("lbu", 8, 6, 23)]
+    prog = elf(loop(body), tmp_path, "wrap")
+    got = same(prog, {6: M64 - 7, 7: 0x0102030405060708})
+    assert "fault" not in got and got["native_blocks"] >= 1
+    assert got["x"][8] == 0x01  # the top byte of the last value stored at address 8
+
+
+def test_stores_into_the_running_code_are_seen(tmp_path: Path) -> None:
+    """A hot native loop that rewrites one of its own later instructions: the
+    store bails out to Python, which invalidates the native code."""
+    n = 7  # index of the patched instruction (after the li of the counter)
+    patched = code_addr(n)
+    body = [
+        s_type("sw", 6, 7, 0),            # 1: store x7 (an instruction word) at x6
+        i_type("addi", 9, 9, 1),          # 2
+        i_type("addi", 10, 10, 2),        # 3
+        i_type("xori", 11, 9, 0x55),      # 4
+        r_type("add", 12, 12, 11),        # 5
+        i_type("addi", 13, 13, -1),       # 6
+        NOP,                              # 7: becomes addi x14, x14, 5
+    ]
+    prog = elf(loop(body), tmp_path, "smc")
+    got = same(prog, {6: patched, 7: i_type("addi", 14, 14, 5)})
+    assert got["x"][14] == 5 * 60
+    assert got["flushes"] == 60
+
+
+def test_wild_indirect_jump_faults_at_its_target(tmp_path: Path) -> None:
+    """jalr from native code to an address the guest computes: off into
+    unmapped memory after the loop has gone native (x6 grows each pass)."""
+    body = [i_type("addi", 6, 6, 64),
+            b_type("bltu", 6, 7, 8),           # skip the jump while x6 < x7
+            i_type("jalr", 1, 6, 0),
+            i_type("addi", 9, 9, 1)]
+    prog = elf(loop(body, count=200), tmp_path, "wild")
+    got = same(prog, {6: 0, 7: 64 * 100})
+    assert got["fault"] == ("GuestFault", 64 * 100)
+
+
+# -- arithmetic edge cases -----------------------------------------------------------------
+M_OPS = ["mul", "mulh", "mulhsu", "mulhu", "div", "divu", "rem", "remu",
+         "mulw", "divw", "divuw", "remw", "remuw", "sll", "srl", "sra", "sllw", "srlw", "sraw",
+         "slt", "sltu", "addw", "subw"]
+
+
+@pytest.mark.parametrize("kind", M_OPS)
+def test_m_extension_edge_cases_in_native_code(tmp_path: Path, kind: str) -> None:
+    """Every pair of edge values (zero divisors, INT_MIN / -1, ...) through a hot
+    loop. The operand table follows the code; it is walked three times, so every
+    pair also runs natively; each result is stored to the data area."""
+    pairs = [(a, b) for a in EDGES for b in EDGES]
+    # x20 table cursor, x21 result cursor, x22 pairs left; x23-x25 their start values
+    body = [i_type("ld", 5, 20, 0), i_type("ld", 6, 20, 8), r_type(kind, 7, 5, 6),
+            s_type("sd", 21, 7, 0), i_type("addi", 20, 20, 16), i_type("addi", 21, 21, 8),
+            i_type("addi", 22, 22, -1)]
+    inner = [*body, b_type("bne", 22, 0, -4 * len(body))]
+    restart = [r_type("add", 20, 23, 0), r_type("add", 21, 25, 0), r_type("add", 22, 24, 0)]
+    words = [*li(30, 3), *restart, *inner, i_type("addi", 30, 30, -1),
+             b_type("bne", 30, 0, -4 * (len(inner) + len(restart) + 1)), *li(10, 0), *EXIT]
+    if len(words) % 2:
+        words.append(NOP)
+    table = struct.pack(f"<{2 * len(pairs)}Q", *(v for pair in pairs for v in pair))
+    prog = elf(words, tmp_path, kind, table)
+    got = same(prog, {23: code_addr(len(words)), 24: len(pairs), 25: DATA})
+    assert got["status"] == 0 and got["native_blocks"] >= 1
+    results = dict(zip(pairs, struct.unpack_from(f"<{len(pairs)}Q", got["data"])))
+    int_min, five = 1 << 63, 5
+    if kind in ("div", "divu"):
+        assert results[five, 0] == M64  # x / 0 = all ones
+    if kind in ("rem", "remu"):
+        assert results[five, 0] == five  # x % 0 = x
+    if kind == "div":
+        assert results[int_min, M64] == int_min  # overflow: INT64_MIN / -1
+    if kind == "rem":
+        assert results[int_min, M64] == 0
+    if kind == "divw":
+        assert results[0xFFFFFFFF80000000, M64] == 0xFFFFFFFF80000000
+        assert results[five, 0] == M64
+    if kind == "remuw":
+        assert results[0xFFFFFFFF, 0] == M64  # sign-extended x
+
+
+# -- control flow, counting, limits ---------------------------------------------------------
+def test_recursive_calls_and_returns_chain_natively(tmp_path: Path) -> None:
+    """fib(n) by plain recursion: calls (jal) and returns (jalr) between native
+    blocks go through native chaining and the jump table."""
+    # fib(a0): if a0 < 2 return a0; return fib(a0-1) + fib(a0-2)   (stack at x2)
+    fib = [
+        i_type("slti", 5, 10, 2),                 # 0
+        b_type("beq", 5, 0, 8),                   # 1 -> 3
+        i_type("jalr", 0, 1, 0),                  # 2 ret
+        i_type("addi", 2, 2, -24),                # 3
+        s_type("sd", 2, 1, 0), s_type("sd", 2, 10, 8),     # 4, 5
+        i_type("addi", 10, 10, -1),               # 6
+        jal(1, -4 * 7),                           # 7 call fib
+        s_type("sd", 2, 10, 16),                  # 8
+        i_type("ld", 10, 2, 8), i_type("addi", 10, 10, -2),  # 9, 10
+        jal(1, -4 * 11),                          # 11 call fib
+        i_type("ld", 5, 2, 16), r_type("add", 10, 10, 5),    # 12, 13
+        i_type("ld", 1, 2, 0), i_type("addi", 2, 2, 24),     # 14, 15
+        i_type("jalr", 0, 1, 0),                  # 16 ret
+    ]
+    # main: a0 = 18; call fib (which follows main's exit code); exit(fib(18) & 0xff)
+    main = [*li(10, 18), jal(1, 4 * 4), i_type("andi", 10, 10, 0xFF), *EXIT, NOP]
+    prog = elf(main + fib, tmp_path, "fib")
+    got = same(prog, {2: DATA + DATA_SIZE - 8})
+    assert got["status"] == 2584 & 0xFF
+    assert got["native_blocks"] >= 3 and got["links"] >= 1
+
+
+def test_endless_native_loop_obeys_the_limit(tmp_path: Path) -> None:
+    """Native code returns to Python every LOOP_SLICE instructions, so --limit
+    stops a loop that never leaves native code."""
+    prog = elf([i_type("addi", 5, 5, 1), r_type("xor", 6, 6, 5), jal(0, -8)], tmp_path, "spin")
+    limit = 3 * LOOP_SLICE
+    got = run(prog, "native", limit=limit)
+    assert got["fault"][0] == "GuestFault"
+    assert limit <= got["instret"] < limit + LOOP_SLICE + 64
+    assert got["x"][5] == got["instret"] // 3 + (got["instret"] % 3 >= 1)
+
+
+def test_fflags_and_frm_in_native_code(tmp_path: Path) -> None:
+    """fflags/frm/fcsr read-modify-writes (what fetestexcept/fesetround do) run
+    natively and leave the FPU state as the interpreter does."""
+    body = [
+        i_type("csrrsi", 5, 3, 1),      # flags |= 3 (zimm in the rs1 field), old -> x5
+        i_type("csrrw", 6, 9, 2),       # frm = x9 (masked to 3 bits), old -> x6
+        i_type("csrrci", 7, 1, 1),      # flags &= ~1
+        i_type("csrrs", 8, 0, 3),       # read fcsr
+        i_type("csrrw", 0, 10, 1),      # fflags = x10
+        i_type("addi", 9, 9, 3), i_type("addi", 10, 10, 5),
+        r_type("add", 11, 11, 8),
+    ]
+    prog = elf(loop(body), tmp_path, "csr")
+    got = same(prog)
+    assert got["native_blocks"] >= 1 and got["x"][11] != 0
+
+
+# -- random programs ---------------------------------------------------------------------
+REG = st.integers(1, 29)  # x30 holds the data pointer, x31 the loop counter
+IMM12 = st.integers(-2048, 2047)
+
+_alu = st.tuples(st.sampled_from(sorted(OP) + sorted(OP32)), REG, REG, REG).map(
+    lambda t: r_type(t[0], t[1], t[2], t[3]))
+_imm = st.tuples(st.sampled_from(sorted(OPIMM) + ["addiw"]), REG, REG, IMM12).map(
+    lambda t: i_type(t[0], t[1], t[2], t[3]))
+_shift = st.tuples(st.sampled_from(sorted(SHIFTI) + sorted(SHIFTIW)), REG, REG,
+                   st.integers(0, 63)).map(lambda t: i_type(t[0], t[1], t[2], t[3]))
+_upper = st.tuples(st.sampled_from(["lui", "auipc"]), REG, st.integers(0, 0xFFFFF)).map(
+    lambda t: u_type(t[0], t[1], t[2]))
+# Memory through x30 (the data area) mostly, through any register sometimes.
+_base = st.one_of(st.just(30), st.just(30), st.just(30), REG)
+_load = st.tuples(st.sampled_from(sorted(LOADS)), REG, _base, st.integers(-64, 256)).map(
+    lambda t: i_type(t[0], t[1], t[2], t[3]))
+_store = st.tuples(st.sampled_from(sorted(STORES)), _base, REG, st.integers(-64, 256)).map(
+    lambda t: s_type(t[0], t[1], t[2], t[3]))
+_csr = st.tuples(st.sampled_from(sorted(CSRS)), REG, st.integers(0, 31),
+                 st.sampled_from([1, 2, 3])).map(lambda t: i_type(t[0], t[1], t[2], t[3]))
+INSTRUCTION = st.one_of(_alu, _alu, _imm, _shift, _upper, _load, _load, _store, _store, _csr,
+                        st.just("branch"), st.just("jal"))
+
+
+def _assemble_body(items: list[Any], draw_branch: list[tuple[str, int, int, int]]) -> list[int]:
+    """Resolve the branch placeholders to forward offsets inside the body."""
+    words: list[int] = []
+    branches = iter(draw_branch)
+    for i, item in enumerate(items):
+        left = len(items) - i  # jumping `left` words ahead lands on the loop's decrement
+        if item == "branch":
+            kind, rs1, rs2, skip = next(branches)
+            words.append(b_type(kind, rs1, rs2, 4 * (1 + skip % left)))
+        elif item == "jal":
+            _, rd, _, skip = next(branches)
+            words.append(jal(rd, 4 * (1 + skip % left)))
+        else:
+            words.append(item)
+    return words
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(INSTRUCTION, min_size=1, max_size=40),
+       branches=st.lists(st.tuples(st.sampled_from(sorted(BRANCHES)), REG, REG,
+                                   st.integers(0, 40)), min_size=40, max_size=40),
+       values=st.lists(st.one_of(st.sampled_from(EDGES), st.integers(0, M64),
+                                 st.integers(DATA, DATA + DATA_SIZE),
+                                 st.integers(SPACE_SIZE - 64, SPACE_SIZE + 64)),
+                       min_size=29, max_size=29))
+def test_random_hot_code_matches_the_interpreter(tmp_path_factory: pytest.TempPathFactory,
+                                                  items: list[Any], branches: Any,
+                                                  values: list[int]) -> None:
+    body = _assemble_body(items, branches)
+    prog = elf(loop(body, count=40), tmp_path_factory.mktemp("fuzz"), "random")
+    regs = {n + 1: v for n, v in enumerate(values)}
+    regs[30] = DATA + 0x800
+    same(prog, regs)
