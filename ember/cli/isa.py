@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ember.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="isa_command", metavar="ACTION", required=True)
+    # An explicit prog keeps argparse from building a help formatter (and
+    # importing shutil) just to work out the usage prefix.
+    sub = parser.add_subparsers(dest="isa_command", metavar="ACTION", required=True,
+                                prog=parser.prog)
     run = sub.add_parser("run", help="run a static RV64GC Linux executable",
                          description="Run a static RV64GC Linux executable in user mode.")
     run.add_argument("--engine", choices=("interp", "dbt", "native"), default="dbt",
@@ -62,6 +64,8 @@ def main(args: argparse.Namespace) -> int:
     status, stats = run_program(args.program, [args.program, *args.args], engine=args.engine,
                                 cache=not args.no_cache, limit=args.limit)
     if args.json:
+        import json
+
         print(json.dumps(stats.as_dict()), file=sys.stderr)
     elif args.stats:
         print(_human(stats.as_dict()), file=sys.stderr)

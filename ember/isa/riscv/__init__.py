@@ -9,10 +9,12 @@ semantics in :mod:`ember.isa.riscv.semantics`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ember.isa.riscv.errors import ElfError, GuestExit, GuestFault, IllegalInstruction, IsaError
 from ember.isa.riscv.machine import Machine, RunStats
+
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 ENGINES = ("interp", "dbt", "native")
 

@@ -9,22 +9,26 @@ kind ``illegal``, which traps only if it is executed (code after a call to
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-class Instr(NamedTuple):
-    """One decoded instruction. ``ex`` holds the extra field an operation needs:
-    the rounding mode and rs3 (rm | rs3 << 3) for FP, the zimm of CSR-immediate
-    forms, the aq/rl-free AMO width, and so on."""
-
-    kind: str
-    rd: int = 0
-    rs1: int = 0
-    rs2: int = 0
-    imm: int = 0
-    ex: int = 0
-    length: int = 4
-    bits: int = 0
+    class Instr(NamedTuple):
+        kind: str
+        rd: int = 0
+        rs1: int = 0
+        rs2: int = 0
+        imm: int = 0
+        ex: int = 0
+        length: int = 4
+        bits: int = 0
+else:
+    #: One decoded instruction. ``ex`` holds the extra field an operation needs:
+    #: the rounding mode and rs3 (rm | rs3 << 3) for FP, the zimm of CSR-immediate
+    #: forms, the aq/rl-free AMO width, and so on.
+    Instr = namedtuple("Instr", "kind rd rs1 rs2 imm ex length bits", defaults=(0, 0, 0, 0, 0, 4, 0))
 
 
 def _sext(value: int, bits: int) -> int:
@@ -285,10 +289,22 @@ def decode16(h: int) -> Instr:
     return bad
 
 
+#: instruction bits -> record. Records do not depend on the address, and a
+#: program repeats many words (moves, returns, stack stores), so each distinct
+#: word is decoded once.
+_MEMO: dict[int, Instr] = {}
+
+
 def decode(word: int) -> Instr:
     """Decode the instruction whose first bytes are ``word`` (at least 32 bits read)."""
-    if word & 3 != 3:
-        return decode16(word & 0xFFFF)
-    if word & 0x1F == 0x1F:  # 48-bit and longer encodings: not in RV64GC
-        return Instr("illegal", bits=word & 0xFFFFFFFF)
-    return decode32(word & 0xFFFFFFFF)
+    bits = word & 0xFFFF if word & 3 != 3 else word & 0xFFFFFFFF
+    ins = _MEMO.get(bits)
+    if ins is None:
+        if bits & 3 != 3:
+            ins = decode16(bits)
+        elif bits & 0x1F == 0x1F:  # 48-bit and longer encodings: not in RV64GC
+            ins = Instr("illegal", bits=bits)
+        else:
+            ins = decode32(bits)
+        _MEMO[bits] = ins
+    return ins

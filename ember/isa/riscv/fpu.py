@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, field
 
 # fflags bits (fcsr[4:0]).
 NX, UF, OF, DZ, NV = 1, 2, 4, 8, 16
@@ -25,28 +24,23 @@ BOX = 0xFFFFFFFF00000000
 _ZERO, _SUB, _NORM, _INF, _QNAN, _SNAN = range(6)
 
 
-@dataclass(frozen=True)
 class Fmt:
     """An IEEE binary format: exponent and fraction widths, and the derived
-    constants (precomputed: they are read on every operation)."""
+    constants (precomputed: they are read on every operation). A plain class:
+    ``dataclasses`` is off the start-up path."""
 
-    ebits: int
-    mbits: int
-    width: int = field(init=False)
-    bias: int = field(init=False)
-    emin: int = field(init=False)
-    emax: int = field(init=False)
-    #: RISC-V's canonical NaN: positive, quiet, zero payload.
-    qnan: int = field(init=False)
+    __slots__ = ("ebits", "mbits", "width", "bias", "emin", "emax", "qnan")
 
-    def __post_init__(self) -> None:
-        bias = (1 << (self.ebits - 1)) - 1
-        derived = {
-            "width": 1 + self.ebits + self.mbits, "bias": bias, "emin": 1 - bias, "emax": bias,
-            "qnan": ((1 << self.ebits) - 1) << self.mbits | 1 << (self.mbits - 1),
-        }
-        for name, val in derived.items():
-            object.__setattr__(self, name, val)
+    def __init__(self, ebits: int, mbits: int) -> None:
+        bias = (1 << (ebits - 1)) - 1
+        self.ebits = ebits
+        self.mbits = mbits
+        self.width = 1 + ebits + mbits
+        self.bias = bias
+        self.emin = 1 - bias
+        self.emax = bias
+        #: RISC-V's canonical NaN: positive, quiet, zero payload.
+        self.qnan = ((1 << ebits) - 1) << mbits | 1 << (mbits - 1)
 
 
 S = Fmt(8, 23)

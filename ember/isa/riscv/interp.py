@@ -9,19 +9,25 @@ so the loop is a dict lookup and a call.
 
 from __future__ import annotations
 
-import logging
 import re
 import struct
+import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
-from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestExit, GuestFault
-from ember.isa.riscv.machine import Machine, RunStats
-from ember.isa.riscv.semantics import MK, OPS, Op
+from ember.isa.riscv.semantics import MK, OPS
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ember.isa.riscv.decode import Instr
+    from ember.isa.riscv.machine import Machine, RunStats
+    from ember.isa.riscv.semantics import Op
+
+log = get_logger(__name__)
 
 TOKEN = re.compile(r"\b(RD|R1|R2|FD|F1|F2|F3|IMM|EX|RM|PC|NPC)\b")
 #: Python exceptions that mean "the guest touched memory outside its space".
@@ -72,16 +78,88 @@ def _factory_source(op: Op, length: int) -> str:
     )
 
 
-def compile_handlers(globals_: dict[str, Any]) -> dict[tuple[str, int], Callable[..., Any]]:
-    """One handler factory per (operation, instruction length)."""
-    factories: dict[tuple[str, int], Callable[..., Any]] = {}
-    for name, op in OPS.items():
+def _module_source() -> str:
+    """One module defining every handler factory, ``make_<i>_<length>``, plus the
+    table ``FACTORIES`` mapping (operation, length) to them."""
+    parts = []
+    table = []
+    for i, (name, op) in enumerate(OPS.items()):
         for length in (2, 4):
-            ns: dict[str, Any] = {}
-            source = _factory_source(op, length)
-            exec(compile(source, f"<op {name}>", "exec"), globals_, ns)  # noqa: S102 - generated handlers
-            factories[name, length] = ns["make"]
-    return factories
+            src = _factory_source(op, length).replace("def make(", f"def make_{i}_{length}(", 1)
+            parts.append(src)
+            table.append(f"    ({name!r}, {length}): make_{i}_{length},")
+    return "\n".join(parts) + "\nFACTORIES = {\n" + "\n".join(table) + "\n}\n"
+
+
+def _cache_file() -> str | None:
+    """Where the compiled handler module is kept between runs, keyed by the
+    sources it is generated from and the Python version (None: no cache)."""
+    import os
+    import zlib  # (hashlib would cost more start-up than the cache saves)
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    data = sys.version.encode()
+    try:
+        for name in ("semantics.py", "interp.py"):
+            with open(os.path.join(here, name), "rb") as fh:
+                data += fh.read()
+    except OSError:
+        return None
+    key = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}{len(data):x}"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ember", "isa", f"handlers-{key}.marshal")
+
+
+def _handlers_code() -> Any:
+    """The code object of the handler module: loaded from the cache, or compiled
+    (330 factories, ~50 ms) and stored there for the next run."""
+    import marshal
+    import os
+
+    path = _cache_file()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                return marshal.loads(fh.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+    code = compile(_module_source(), "<isa handlers>", "exec")
+    if path is not None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}"
+            with open(tmp, "wb") as fh:
+                fh.write(marshal.dumps(code))
+            os.replace(tmp, path)  # atomic: concurrent runs never read half a file
+            folder = os.path.dirname(path)
+            for name in os.listdir(folder):  # versions of other sources
+                if name.startswith("handlers-") and name.endswith(".marshal") \
+                        and name != os.path.basename(path):
+                    os.unlink(os.path.join(folder, name))
+        except OSError as exc:
+            log.debug("cannot cache the interpreter's handlers in %s: %s", path, exc)
+    return code
+
+
+def compile_handlers(globals_: dict[str, Any]) -> dict[tuple[str, int], Callable[..., Any]]:
+    """One handler factory per (operation, instruction length), bound to the
+    machine's namespace. The module is compiled once and cached on disk, so
+    start-up does not pay compile() for it."""
+    ns = dict(globals_)
+    exec(_handlers_code(), ns)  # noqa: S102 - generated handlers
+    factories: dict[tuple[str, int], Callable[..., Any]] = ns["FACTORIES"]
+    # The factories must see the machine's namespace itself (CLO/CHI change).
+    import types
+
+    return {key: types.FunctionType(fn.__code__, globals_, fn.__name__)
+            for key, fn in factories.items()}
+
+
+#: Operations that may transfer control (they end a basic block).
+_TRANSFERS = {name for name, op in OPS.items() if op.term is not None}
+#: Operations whose template writes RD, or that link (jal, jalr).
+_WRITES_RD = {name for name, op in OPS.items()
+              if any("RD" in line for line in op.body) or op.term in ("jal", "jalr")}
 
 
 class Interpreter:
@@ -108,15 +186,15 @@ class Interpreter:
 
     def predecode(self, pc: int) -> Callable[[], int]:
         ins: Instr = self.m.fetch(pc)
-        op = OPS[ins.kind]
+        kind = ins.kind
         self.decoded += 1
         rd = ins.rd
-        if rd == 0 and (any("RD" in line for line in op.body) or op.term in ("jal", "jalr")):
+        if rd == 0 and kind in _WRITES_RD:
             rd = 32  # writes to x0 land in a register nobody reads
-        imm = ins.bits if ins.kind == "illegal" else ins.imm
-        handler = self.factories[ins.kind, ins.length](rd, ins.rs1, ins.rs2, imm, ins.ex, pc)
+        imm = ins.bits if kind == "illegal" else ins.imm
+        handler = self.factories[kind, ins.length](rd, ins.rs1, ins.rs2, imm, ins.ex, pc)
         self.cache[pc] = handler
-        if op.term is not None:
+        if kind in _TRANSFERS:
             self.transfers.add(pc)
         return handler
 
@@ -155,6 +233,8 @@ class Interpreter:
             m.instret += n
 
     def stats(self, seconds: float) -> RunStats:
+        from ember.isa.riscv.machine import RunStats
+
         return RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
                         decoded=self.decoded, flushes=self.m.flushes,
                         syscalls=dict(self.m.syscalls.counts))

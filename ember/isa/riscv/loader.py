@@ -7,10 +7,8 @@ truncated or hostile file ends in an :class:`ElfError` naming the problem.
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
-from dataclasses import dataclass
 
 from ember.isa.riscv.errors import ElfError
 from ember.isa.riscv.memory import (
@@ -22,8 +20,9 @@ from ember.isa.riscv.memory import (
     AddressSpace,
     page_up,
 )
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EM_RISCV = 243
 ET_EXEC, ET_DYN = 2, 3
@@ -42,14 +41,17 @@ AT_SECURE, AT_RANDOM, AT_EXECFN = 23, 25, 31
 HWCAP_IMAFDC = sum(1 << (ord(c) - ord("a")) for c in "imafdc")
 
 
-@dataclass(frozen=True)
 class Image:
-    """What the loader placed in memory."""
+    """What the loader placed in memory (a plain class: ``dataclasses`` is off
+    the start-up path)."""
 
-    entry: int
-    phdr: int
-    phnum: int
-    brk: int
+    __slots__ = ("entry", "phdr", "phnum", "brk")
+
+    def __init__(self, entry: int, phdr: int, phnum: int, brk: int) -> None:
+        self.entry = entry
+        self.phdr = phdr
+        self.phnum = phnum
+        self.brk = brk
 
 
 def load_elf(data: bytes, space: AddressSpace) -> Image:
@@ -137,5 +139,4 @@ def build_stack(space: AddressSpace, image: Image, argv: list[str], env: list[st
         words += [key, value]
     sp = (base - 8 * len(words)) & ~15
     space.write(sp, struct.pack(f"<{len(words)}Q", *words))
-    log.debug("stack: sp=0x%x, %d words, %d bytes of strings", sp, len(words), len(strings))
     return sp

@@ -9,22 +9,26 @@ atomics, CSRs, system calls).
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from ember.isa.riscv.decode import Instr, decode
+from ember.isa.riscv.decode import decode
 from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction, Leave
 from ember.isa.riscv.fpu import Fpu
 from ember.isa.riscv.loader import build_stack, load_elf
 from ember.isa.riscv.memory import PAGE, AddressSpace
 from ember.isa.riscv.syscalls import Syscalls
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ember.isa.riscv.decode import Instr
+
+log = get_logger(__name__)
 
 MK = (1 << 64) - 1
 SB = 1 << 63
@@ -101,22 +105,30 @@ def REMUW(a: int, b: int) -> int:
     return _sx32(ua % ub) & MK
 
 
-@dataclass
 class RunStats:
-    """What ``--stats`` reports."""
+    """What ``--stats`` reports. (A plain class: ``dataclasses`` is off the
+    start-up path; engines may add attributes, ``as_dict`` reports them all.)"""
 
-    engine: str = ""
-    instructions: int = 0
-    seconds: float = 0.0
-    blocks_translated: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-    chain_links: int = 0
-    translate_seconds: float = 0.0
-    cold_instructions: int = 0
-    flushes: int = 0
-    decoded: int = 0
-    syscalls: dict[int, int] = field(default_factory=dict)
+    def __init__(self, engine: str = "", instructions: int = 0, seconds: float = 0.0,
+                 blocks_translated: int = 0, cache_hits: int = 0, cache_misses: int = 0,
+                 chain_links: int = 0, translate_seconds: float = 0.0,
+                 cold_instructions: int = 0, flushes: int = 0, decoded: int = 0,
+                 syscalls: dict[int, int] | None = None) -> None:
+        self.engine = engine
+        self.instructions = instructions
+        self.seconds = seconds
+        self.blocks_translated = blocks_translated
+        self.cache_hits = cache_hits
+        self.cache_misses = cache_misses
+        self.chain_links = chain_links
+        self.translate_seconds = translate_seconds
+        self.cold_instructions = cold_instructions
+        self.flushes = flushes
+        self.decoded = decoded
+        self.syscalls: dict[int, int] = dict(syscalls or {})
+
+    def __repr__(self) -> str:
+        return f"RunStats({self.as_dict()!r})"
 
     @property
     def mips(self) -> float:
@@ -164,6 +176,7 @@ class Machine:
         #: decodes again what its cold path already interpreted).
         self.decoded: dict[int, Instr] = {}
         self.flushes = 0
+        self._word = struct.Struct("<I").unpack_from
         self.globals = self._make_globals()
 
     # -- namespace of generated code ----------------------------------------------
@@ -196,6 +209,11 @@ class Machine:
         if ins is not None:
             return ins
         space = self.space
+        if pc >> 12 in space.exec_pages and pc & 0xFFF <= PAGE - 4 and not pc & 1:
+            # The common case: all four bytes inside one executable page.
+            self.note_code(pc)
+            ins = self.decoded[pc] = decode(self._word(space.mem, pc)[0])
+            return ins
         if pc & 1 or not space.executable(pc, 2):
             raise GuestFault("instruction fetch from unmapped or non-executable memory", pc)
         lo = space.mem[pc] | space.mem[pc + 1] << 8

@@ -18,13 +18,12 @@ checked against the mapped executable ranges.
 
 from __future__ import annotations
 
-import logging
 import mmap as _mmap
-from dataclasses import dataclass, field
 
 from ember.isa.riscv.errors import GuestFault
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 PAGE = 4096
 #: Size of the emulated address space (virtual; pages are backed on first touch).
@@ -42,22 +41,25 @@ def page_up(n: int) -> int:
     return (n + PAGE - 1) & ~(PAGE - 1)
 
 
-@dataclass
 class AddressSpace:
-    """Guest memory plus the bookkeeping brk/mmap and instruction fetches need."""
+    """Guest memory plus the bookkeeping brk/mmap and instruction fetches need.
 
-    size: int = SPACE_SIZE
-    mem: _mmap.mmap = field(init=False)
-    #: [lo, hi) ranges instruction fetch may read from.
-    exec_ranges: list[tuple[int, int]] = field(default_factory=list)
-    brk_start: int = 0
-    brk: int = 0
-    mmap_low: int = MMAP_TOP
-    #: freed mmap regions (addr, length) available for reuse.
-    free: list[tuple[int, int]] = field(default_factory=list)
+    (A plain class, not a dataclass: ``dataclasses`` is off the start-up path.)
+    """
 
-    def __post_init__(self) -> None:
-        self.mem = _mmap.mmap(-1, self.size, flags=_mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS)
+    def __init__(self, size: int = SPACE_SIZE) -> None:
+        self.size = size
+        self.mem = _mmap.mmap(-1, size, flags=_mmap.MAP_PRIVATE | _mmap.MAP_ANONYMOUS)
+        #: [lo, hi) ranges instruction fetch may read from.
+        self.exec_ranges: list[tuple[int, int]] = []
+        #: Pages lying wholly inside one executable range: instruction fetch
+        #: checks a page number here instead of walking the ranges.
+        self.exec_pages: set[int] = set()
+        self.brk_start = 0
+        self.brk = 0
+        self.mmap_low = MMAP_TOP
+        #: freed mmap regions (addr, length) available for reuse.
+        self.free: list[tuple[int, int]] = []
 
     def close(self) -> None:
         self.mem.close()
@@ -98,8 +100,15 @@ class AddressSpace:
     def executable(self, addr: int, length: int = 2) -> bool:
         return any(lo <= addr and addr + length <= hi for lo, hi in self.exec_ranges)
 
+    def _pages(self) -> None:
+        pages: set[int] = set()
+        for lo, hi in self.exec_ranges:
+            pages.update(range(page_up(lo) // PAGE, hi // PAGE))
+        self.exec_pages = pages
+
     def add_exec(self, lo: int, hi: int) -> None:
         self.exec_ranges.append((lo, hi))
+        self._pages()
 
     def remove_exec(self, lo: int, hi: int) -> None:
         kept: list[tuple[int, int]] = []
@@ -112,6 +121,7 @@ class AddressSpace:
             if b > hi:
                 kept.append((hi, b))
         self.exec_ranges = kept
+        self._pages()
 
     # -- brk and mmap ----------------------------------------------------------
     def set_brk(self, addr: int) -> int:

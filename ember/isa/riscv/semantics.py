@@ -16,7 +16,7 @@ Tokens: ``RD R1 R2`` integer registers, ``FD F1 F2 F3`` float registers (raw
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 MK = "0xFFFFFFFFFFFFFFFF"
 SB = "0x8000000000000000"
@@ -48,18 +48,21 @@ def _lt(a: str, b: str) -> str:
 ADDR = f"(R1 + IMM) & {MK}"
 
 
-class Op(NamedTuple):
-    """One operation: statements (using the tokens) and how control leaves it.
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-    term: None (falls through), "branch" (``cond`` is the taken condition),
-    "jal", "jalr", "ecall", "ebreak", "fence.i", "illegal".
-    pure: writes only RD, so it can be dropped when RD is x0.
-    """
-
-    body: tuple[str, ...] = ()
-    term: str | None = None
-    cond: str = ""
-    pure: bool = False
+    class Op(NamedTuple):
+        body: tuple[str, ...] = ()
+        term: str | None = None
+        cond: str = ""
+        pure: bool = False
+else:
+    #: One operation: statements (using the tokens) and how control leaves it.
+    #: term: None (falls through), "branch" (``cond`` is the taken condition),
+    #: "jal", "jalr", "ecall", "ebreak", "fence.i", "illegal".
+    #: pure: writes only RD, so it can be dropped when RD is x0.
+    Op = namedtuple("Op", "body term cond pure", defaults=((), None, "", False))
 
 
 def _alu(expr: str) -> Op:

@@ -10,21 +10,21 @@ that call would do.
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import platform
 import struct
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ember.isa.riscv.errors import GuestExit, GuestFault
 from ember.isa.riscv.memory import PAGE, page_up
+from ember.log import get_logger
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ember.isa.riscv.machine import Machine
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MASK64 = (1 << 64) - 1
 AT_FDCWD = -100
@@ -349,6 +349,8 @@ class Syscalls:
         return 0
 
     def uname(self, buf: int, *_: int) -> int:
+        import platform
+
         fields = ("Linux", platform.node() or "ember", UNAME_RELEASE, "#1 ember", "riscv64", "(none)")
         self.space.write(buf, b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields))
         return 0
