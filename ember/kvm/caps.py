@@ -38,6 +38,7 @@ class Cap(Constants):
     TSC_CONTROL = 60
     GET_TSC_KHZ = 61
     MAX_VCPUS = 66
+    TSC_DEADLINE_TIMER = 72
     KVMCLOCK_CTRL = 76
     SIGNAL_MSI = 77
     READONLY_MEM = 81
@@ -55,8 +56,9 @@ class Cap(Constants):
 #: What ember cannot run without, and why (used in the error message).
 REQUIRED_CAPS: dict[int, str] = {
     Cap.USER_MEMORY: "guest memory is mapped from user space",
-    Cap.IRQCHIP: "interrupts go through the in-kernel PIC/IOAPIC/LAPIC",
-    Cap.PIT2: "the in-kernel PIT drives the guest's timer",
+    Cap.SPLIT_IRQCHIP: "the LAPICs run in KVM and the IOAPIC in ember (split irqchip)",
+    Cap.SIGNAL_MSI: "the IOAPIC delivers interrupts as MSIs",
+    Cap.IRQ_ROUTING: "KVM learns the IOAPIC's level-triggered vectors from the GSI routing table",
     Cap.IMMEDIATE_EXIT: "vCPUs are kicked out of KVM_RUN without races",
     Cap.SET_TSS_ADDR: "Intel hosts need the TSS region placed below 4 GiB",
     Cap.EXT_CPUID: "the guest's CPUID is built from KVM_GET_SUPPORTED_CPUID",

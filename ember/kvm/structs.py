@@ -333,6 +333,43 @@ class kvm_msi(Struct):
     ]
 
 
+class kvm_irq_routing_irqchip(Struct):
+    _fields_ = [("irqchip", c_uint32), ("pin", c_uint32)]
+
+
+class kvm_irq_routing_msi(Struct):
+    _fields_ = [
+        ("address_lo", c_uint32),
+        ("address_hi", c_uint32),
+        ("data", c_uint32),
+        ("devid", c_uint32),  # union { __u32 pad; __u32 devid; }
+    ]
+
+
+class kvm_irq_routing_entry_u(ctypes.Union):
+    _fields_ = [
+        ("irqchip", kvm_irq_routing_irqchip),
+        ("msi", kvm_irq_routing_msi),
+        ("pad", c_uint32 * 8),
+    ]
+
+
+class kvm_irq_routing_entry(Struct):
+    _fields_ = [
+        ("gsi", c_uint32),
+        ("type", c_uint32),
+        ("flags", c_uint32),
+        ("pad", c_uint32),
+        ("u", kvm_irq_routing_entry_u),
+    ]
+
+
+class kvm_irq_routing_header(Struct):
+    """struct kvm_irq_routing without its flexible array; see :func:`kvm_irq_routing`."""
+
+    _fields_ = [("nr", c_uint32), ("flags", c_uint32)]
+
+
 class kvm_enable_cap(Struct):
     _fields_ = [
         ("cap", c_uint32),
@@ -394,6 +431,10 @@ class kvm_run_ex(Struct):
     _fields_ = [("exception", c_uint32), ("error_code", c_uint32)]
 
 
+class kvm_run_eoi(Struct):
+    _fields_ = [("vector", c_uint8)]
+
+
 class kvm_run_hw(Struct):
     _fields_ = [("hardware_exit_reason", c_uint64)]
 
@@ -411,6 +452,7 @@ class kvm_run_exit(ctypes.Union):
         ("internal", kvm_run_internal),
         ("emulation_failure", kvm_run_emulation_failure),
         ("system_event", kvm_run_system_event),
+        ("eoi", kvm_run_eoi),
         ("padding", c_char * 256),
     ]
 
@@ -449,6 +491,10 @@ def kvm_msrs(count: int) -> type[Struct]:
 
 def kvm_cpuid2(count: int) -> type[Struct]:
     return flex_array(kvm_cpuid2_header, kvm_cpuid_entry2, count)
+
+
+def kvm_irq_routing(count: int) -> type[Struct]:
+    return flex_array(kvm_irq_routing_header, kvm_irq_routing_entry, count)
 
 
 #: Offsets into struct kvm_run the hot exit path reads with struct.unpack_from.

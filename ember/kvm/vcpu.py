@@ -41,7 +41,8 @@ class VcpuExit:
     ``reason`` is the raw ``KVM_EXIT_*``; the other fields are filled for the
     kinds that have them: port I/O (``port``, ``size``, ``count``, ``is_write``,
     ``data``), MMIO (``addr``, ``size``, ``is_write``, ``data``), system events
-    and internal errors (``subtype``, ``words``).
+    and internal errors (``subtype``, ``words``), IOAPIC EOIs (``subtype`` is
+    the vector).
     """
 
     __slots__ = ("reason", "port", "addr", "size", "count", "is_write", "data", "subtype", "words",
@@ -130,6 +131,8 @@ class VcpuFd:
             ndata = min(ndata, 16)
             words = struct.unpack_from(f"<{ndata}Q", m, _U + 8) if ndata else ()
             return VcpuExit(reason, subtype=sub, words=words)
+        if reason == ExitReason.IOAPIC_EOI:
+            return VcpuExit(reason, subtype=m[_U])
         if reason == ExitReason.FAIL_ENTRY:
             hw, cpu = struct.unpack_from("<QI", m, _U)
             return VcpuExit(reason, subtype=cpu, words=(hw,))

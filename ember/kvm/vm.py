@@ -19,6 +19,8 @@ from ember.kvm.caps import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ember.kvm.system import Kvm
     from ember.kvm.vcpu import VcpuFd
 
@@ -31,6 +33,9 @@ KVM_IDENTITY_MAP_ADDRESS = 0xFFFB_C000
 KVM_IRQCHIP_PIC_MASTER = 0
 KVM_IRQCHIP_PIC_SLAVE = 1
 KVM_IRQCHIP_IOAPIC = 2
+#: struct kvm_irq_routing_entry types.
+KVM_IRQ_ROUTING_IRQCHIP = 1
+KVM_IRQ_ROUTING_MSI = 2
 
 
 class VmFd:
@@ -73,6 +78,29 @@ class VmFd:
 
     def create_irqchip(self) -> None:
         ioctl(self.fd, ioctls.KVM_CREATE_IRQCHIP, 0, name="KVM_CREATE_IRQCHIP")
+
+    def enable_split_irqchip(self, ioapic_pins: int) -> None:
+        """LAPICs in KVM, IOAPIC and PIC in user space (KVM_CAP_SPLIT_IRQCHIP).
+
+        GSIs below *ioapic_pins* are the user-space IOAPIC's: KVM exits with
+        KVM_EXIT_IOAPIC_EOI when a guest ends a level-triggered interrupt routed
+        through one of them (see :meth:`set_msi_routes`).
+        """
+        self.enable_cap(Cap.SPLIT_IRQCHIP, ioapic_pins)
+
+    def set_msi_routes(self, routes: Sequence[tuple[int, int, int]]) -> None:
+        """Replace the GSI routing table with MSI routes ``(gsi, address, data)``.
+
+        With a split irqchip KVM reads this table to learn which vectors a
+        user-space IOAPIC delivers level-triggered, and exits on their EOI.
+        """
+        table = s.kvm_irq_routing(len(routes))()
+        table.header.nr = len(routes)
+        for e, (gsi, address, data) in zip(table.entries, routes):
+            e.gsi, e.type = gsi, KVM_IRQ_ROUTING_MSI
+            e.u.msi.address_lo, e.u.msi.address_hi = address & 0xFFFF_FFFF, address >> 32
+            e.u.msi.data = data
+        ioctl(self.fd, ioctls.KVM_SET_GSI_ROUTING, table, name="KVM_SET_GSI_ROUTING")
 
     def create_pit2(self, flags: int = 0) -> None:
         cfg = s.kvm_pit_config(flags)

@@ -139,6 +139,8 @@ class Vcpu:
                         fd.respond(ex, b"\xff" * size)
                         continue
                     fd.respond(ex, self._dev_read(rng, addr - rng.base, size).to_bytes(size, "little"))
+            elif reason == ExitReason.IOAPIC_EOI:
+                vm.ioapic.end_of_interrupt(ex.subtype)
             elif reason == ExitReason.INTR:
                 fd.set_immediate_exit(False)
             elif reason == ExitReason.HLT:

@@ -1,9 +1,9 @@
 """A VM: built from a :class:`VmConfig`, run by vCPU threads, stopped in order.
 
 The builder path (Firecracker ``build_microvm_for_boot``): open KVM, check
-capabilities, create the VM, map guest memory, create the in-kernel irqchip and
-PIT, put the legacy devices on the port bus, load the kernel, create and set up
-the vCPUs. ``start()`` launches the vCPU threads; ``wait()`` returns why the VM
+capabilities, create the VM with a split irqchip (LAPICs in KVM, the IOAPIC
+here on the MMIO bus), map guest memory, put the legacy devices on the port
+bus, load the kernel, create and set up the vCPUs. ``start()`` launches the vCPU threads; ``wait()`` returns why the VM
 stopped and the guest's exit status.
 """
 
@@ -20,6 +20,7 @@ from ember.arch.x86.msrs import boot_msrs
 from ember.arch.x86.regs import setup_boot_vcpu, setup_fpu, setup_lint, write_boot_tables
 from ember.errors import EmberError
 from ember.kvm import Kvm
+from ember.kvm.caps import Cap
 from ember.log import get_logger
 from ember.memory import GuestMemory
 from ember.record import Record
@@ -63,17 +64,6 @@ class VmExit(Record):
         self.error = error
 
 
-class KvmIrqLine:
-    """An ISA interrupt line into the in-kernel PIC and IOAPIC (devices' IrqLine)."""
-
-    def __init__(self, vm: Vm, irq: int) -> None:
-        self._vmfd = vm.vmfd
-        self.irq = irq
-
-    def set_level(self, high: bool) -> None:
-        self._vmfd.irq_line(self.irq, high)
-
-
 class Vm:
     def __init__(self, config: VmConfig, console_out: Callable[[bytes], None] | None = None) -> None:
         self.config = config
@@ -105,20 +95,26 @@ class Vm:
         self.vmfd = self.kvm.create_vm()
         self.vmfd.set_tss_address()
         self.vmfd.set_identity_map_address()
-        self.vmfd.create_irqchip()
-        self.vmfd.create_pit2()
+        # A split irqchip rather than KVM_CREATE_IRQCHIP: the PIC and the PIT
+        # have no use with ember's HW-reduced ACPI platform (Linux uses the
+        # LAPIC's TSC-deadline timer), the IOAPIC's state becomes plain data
+        # here, and an in-kernel PIT alone costs ~15 ms to tear down.
+        from ember.devices.legacy.ioapic import NUM_PINS
+
+        self.vmfd.enable_split_irqchip(NUM_PINS)
         self.memory = GuestMemory(layout.ram_regions(cfg.memory))
         for region in self.memory:
             self.vmfd.set_user_memory_region(region.slot, region.guest_addr, region.size, region.host_addr)
-        self._add_devices()
+        self._add_devices(cfg.vcpus)
         self.boot: BootSetup = load_kernel(self.memory, cfg.kernel, cfg.cmdline, cfg.initrd, cfg.vcpus)
         write_boot_tables(self.memory, self.boot)
         supported = self.kvm.supported_cpuid()
+        tsc_deadline = bool(self.kvm.check_extension(Cap.TSC_DEADLINE_TIMER))
         mmap_size = self.kvm.vcpu_mmap_size()
         msrs = boot_msrs()
         for i in range(cfg.vcpus):
             fd = self.vmfd.create_vcpu(i, mmap_size)
-            fd.set_cpuid2(vcpu_cpuid(supported, i, cfg.vcpus))
+            fd.set_cpuid2(vcpu_cpuid(supported, i, cfg.vcpus, tsc_deadline))
             fd.set_msrs(msrs)
             setup_fpu(fd)
             setup_lint(fd)
@@ -126,16 +122,20 @@ class Vm:
                 setup_boot_vcpu(fd, self.boot)
             self.vcpus.append(Vcpu(self, fd))
 
-    def _add_devices(self) -> None:
+    def _add_devices(self, nr_vcpus: int) -> None:
         from ember.devices.legacy.debug_exit import DebugExit, PostCode
         from ember.devices.legacy.i8042 import I8042
+        from ember.devices.legacy.ioapic import MMIO_SIZE, Ioapic
         from ember.devices.legacy.rtc import Rtc
         from ember.devices.legacy.serial import Serial
 
-        self.serial = Serial(self.console_out, KvmIrqLine(self, COM1_IRQ))
+        # APIC IDs 0..n-1 are the vCPUs; the ACPI MADT and MP table give the IOAPIC the next.
+        self.ioapic = ioapic = Ioapic(self.vmfd.signal_msi, self.vmfd.set_msi_routes, ioapic_id=nr_vcpus)
+        self.mmio_bus.insert(layout.IOAPIC_ADDR, MMIO_SIZE, ioapic, "ioapic")
+        self.serial = Serial(self.console_out, ioapic.pin(COM1_IRQ))
         self.i8042 = I8042(on_reset=lambda: self.request_stop("reset", 0),
-                           kbd_irq=KvmIrqLine(self, KBD_IRQ), aux_irq=KvmIrqLine(self, AUX_IRQ))
-        self.rtc = Rtc(irq=KvmIrqLine(self, RTC_IRQ))
+                           kbd_irq=ioapic.pin(KBD_IRQ), aux_irq=ioapic.pin(AUX_IRQ))
+        self.rtc = Rtc(irq=ioapic.pin(RTC_IRQ))
         below = self.memory.regions[0].size
         self.rtc.set_memory_size(below, self.memory.total_size - below)
         self.debug_exit = DebugExit(lambda status: self.request_stop("guest-exit", status))

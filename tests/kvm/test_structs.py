@@ -17,7 +17,8 @@ STRUCTS = [
     "kvm_xsave", "kvm_xcr", "kvm_xcrs", "kvm_translation", "kvm_userspace_memory_region",
     "kvm_irq_level", "kvm_pic_state", "kvm_ioapic_state", "kvm_irqchip", "kvm_pit_channel_state",
     "kvm_pit_state2", "kvm_pit_config", "kvm_clock_data", "kvm_dirty_log", "kvm_ioeventfd",
-    "kvm_irqfd", "kvm_msi", "kvm_enable_cap", "kvm_run",
+    "kvm_irqfd", "kvm_msi", "kvm_enable_cap", "kvm_run", "kvm_irq_routing_irqchip",
+    "kvm_irq_routing_msi", "kvm_irq_routing_entry",
 ]
 # (ctypes struct, field) -> C expression for offsetof
 OFFSETS = {
@@ -30,6 +31,9 @@ OFFSETS = {
     ("kvm_vcpu_events", "exception_payload"): "offsetof(struct kvm_vcpu_events, exception_payload)",
     ("kvm_fpu", "mxcsr"): "offsetof(struct kvm_fpu, mxcsr)",
     ("kvm_pit_channel_state", "count_load_time"): "offsetof(struct kvm_pit_channel_state, count_load_time)",
+    ("kvm_irq_routing_entry", "u"): "offsetof(struct kvm_irq_routing_entry, u)",
+    # The flexible array's header: struct kvm_irq_routing up to its entries.
+    ("kvm_irq_routing_header", "flags"): "offsetof(struct kvm_irq_routing, flags)",
 }
 UNION_OFFSETS = {
     ("mmio", "len"): "offsetof(struct kvm_run, mmio.len)",
@@ -39,6 +43,7 @@ UNION_OFFSETS = {
     ("emulation_failure", "insn_bytes"): "offsetof(struct kvm_run, emulation_failure.insn_bytes)",
     ("system_event", "data"): "offsetof(struct kvm_run, system_event.data)",
     ("hypercall", "ret"): "offsetof(struct kvm_run, hypercall.ret)",
+    ("eoi", "vector"): "offsetof(struct kvm_run, eoi.vector)",
 }
 IOCTLS = [name for name in dir(ioctls) if name.startswith("KVM_") and isinstance(getattr(ioctls, name), int)]
 
@@ -98,3 +103,4 @@ def test_every_ioctl_number_matches_kernel(kernel_values: dict[str, int]) -> Non
 def test_flex_arrays_have_header_plus_entries() -> None:
     assert ctypes.sizeof(s.kvm_cpuid2(3)) == 8 + 3 * 40
     assert ctypes.sizeof(s.kvm_msrs(2)) == 8 + 2 * 16
+    assert ctypes.sizeof(s.kvm_irq_routing(2)) == 8 + 2 * 48

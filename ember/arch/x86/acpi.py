@@ -33,7 +33,6 @@ FADT_X_DSDT_OFFSET = 140
 FADT_HYPERVISOR_ID_OFFSET = 268
 
 MADT_REVISION = 5
-MADT_PCAT_COMPAT = 1
 MADT_LOCAL_APIC, MADT_IO_APIC = 0, 1
 MADT_LAPIC_ENABLED = 1
 
@@ -69,7 +68,8 @@ def build_fadt(dsdt_addr: int) -> bytes:
 
 
 def build_madt(nr_cpus: int) -> bytes:
-    body = bytearray(struct.pack("<II", LAPIC_ADDR, MADT_PCAT_COMPAT))
+    # Flags 0, not PCAT_COMPAT (bit 0): ember has no 8259 PICs (split irqchip; docs/architecture.md).
+    body = bytearray(struct.pack("<II", LAPIC_ADDR, 0))
     for cpu in range(nr_cpus):
         body += struct.pack("<BBBBI", MADT_LOCAL_APIC, 8, cpu, cpu, MADT_LAPIC_ENABLED)
     body += struct.pack("<BBBBII", MADT_IO_APIC, 12, nr_cpus, 0, IOAPIC_ADDR, 0)

@@ -27,8 +27,14 @@ def _bits_for(n: int) -> int:
     return max(0, (n - 1).bit_length())
 
 
-def vcpu_cpuid(supported: list[s.kvm_cpuid_entry2], vcpu_id: int, nr_vcpus: int) -> list[s.kvm_cpuid_entry2]:
-    """CPUID entries for vCPU *vcpu_id* of *nr_vcpus*: one socket, one core per vCPU."""
+def vcpu_cpuid(supported: list[s.kvm_cpuid_entry2], vcpu_id: int, nr_vcpus: int,
+               tsc_deadline: bool = False) -> list[s.kvm_cpuid_entry2]:
+    """CPUID entries for vCPU *vcpu_id* of *nr_vcpus*: one socket, one core per vCPU.
+
+    *tsc_deadline*: KVM's LAPIC has the TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER).
+    KVM_GET_SUPPORTED_CPUID leaves the bit clear because it depends on the
+    irqchip; with it set Linux needs no PIT to calibrate its timer.
+    """
     out: list[s.kvm_cpuid_entry2] = []
     core_bits = _bits_for(nr_vcpus)
     for src in supported:
@@ -38,6 +44,8 @@ def vcpu_cpuid(supported: list[s.kvm_cpuid_entry2], vcpu_id: int, nr_vcpus: int)
             # EBX[31:24] initial APIC ID, [23:16] logical processors per package, [15:8] CLFLUSH size.
             e.ebx = (vcpu_id << 24) | (max(nr_vcpus, 1) << 16) | (8 << 8) | (e.ebx & 0xFF)
             e.ecx |= ECX_HYPERVISOR
+            if tsc_deadline:
+                e.ecx |= ECX_TSC_DEADLINE
             if nr_vcpus > 1:
                 e.edx |= EDX_HTT
         elif fn == LEAF_CACHE_PARAMS:

@@ -1,4 +1,4 @@
-"""Legacy PC devices emulated at register level: 16550A UART, i8042, CMOS RTC.
+"""Legacy PC devices emulated at register level: 16550A UART, i8042, CMOS RTC, IOAPIC.
 
 Each device holds no file descriptors: the VMM's port bus calls
 ``read(offset, size)``/``write(offset, value, size)`` with offsets relative to
@@ -12,7 +12,8 @@ them all (start-up time).
 """
 
 _EXPORTS = {
-    "I8042": "i8042", "I8042State": "state", "I8042Stats": "state", "NoIrqLine": "irq",
+    "I8042": "i8042", "I8042State": "state", "I8042Stats": "state", "Ioapic": "ioapic",
+    "IoapicState": "state", "NoIrqLine": "irq",
     "PioDevice": "pio", "Rtc": "rtc", "RtcState": "state", "Serial": "serial",
     "SerialState": "state", "SerialStats": "state",
 }

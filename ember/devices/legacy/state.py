@@ -86,3 +86,17 @@ class RtcState:
     index: int = 0
     nmi_masked: bool = False
     offset_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class IoapicState:
+    """The IOAPIC's registers and its input lines as plain data."""
+
+    id: int = 0
+    regsel: int = 0
+    #: The 24 redirection entries, 64 bits each (Remote IRR included).
+    entries: tuple[int, ...] = ()
+    #: Input levels as the devices drive them, one bit per pin.
+    lines: int = 0
+    #: Interrupts waiting for delivery (latched edges, asserted levels), one bit per pin.
+    irr: int = 0
