@@ -50,6 +50,8 @@ SHIFTIW = {"slliw": (0, 1), "srliw": (0, 5), "sraiw": (0x400, 5)}
 LOADS = {"lb": 0, "lh": 1, "lw": 2, "ld": 3, "lbu": 4, "lhu": 5, "lwu": 6}
 STORES = {"sb": 0, "sh": 1, "sw": 2, "sd": 3}
 BRANCHES = {"beq": 0, "bne": 1, "blt": 4, "bge": 5, "bltu": 6, "bgeu": 7}
+AMOS = {"amoadd": 0x00, "amoswap": 0x01, "amoxor": 0x04, "amoor": 0x08, "amoand": 0x0C,
+        "amomin": 0x10, "amomax": 0x14, "amominu": 0x18, "amomaxu": 0x1C}
 CSRS = {"csrrw": 1, "csrrs": 2, "csrrc": 3, "csrrwi": 5, "csrrsi": 6, "csrrci": 7}
 
 
@@ -86,6 +88,13 @@ def b_type(kind: str, rs1: int, rs2: int, offset: int) -> int:
     o = offset & 0x1FFF
     return ((o >> 12) << 31 | ((o >> 5) & 0x3F) << 25 | rs2 << 20 | rs1 << 15
             | BRANCHES[kind] << 12 | ((o >> 1) & 0xF) << 8 | ((o >> 11) & 1) << 7 | 0x63)
+
+
+def atomic(kind: str, rd: int, rs1: int, rs2: int = 0) -> int:
+    """lr.w/d, sc.w/d, amo<op>.w/d (aq and rl clear)."""
+    name, width = kind.rsplit(".", 1)
+    f5 = {"lr": 0x02, "sc": 0x03}.get(name, AMOS.get(name, 0))
+    return f5 << 27 | rs2 << 20 | rs1 << 15 | (2 if width == "w" else 3) << 12 | rd << 7 | 0x2F
 
 
 def u_type(kind: str, rd: int, imm20: int) -> int:
@@ -278,6 +287,45 @@ def test_m_extension_edge_cases_in_native_code(tmp_path: Path, kind: str) -> Non
         assert results[0xFFFFFFFF, 0] == M64  # sign-extended x
 
 
+@pytest.mark.parametrize("kind", [f"{op}.{w}" for op in sorted(AMOS) for w in "wd"])
+def test_amos_in_native_code(tmp_path: Path, kind: str) -> None:
+    """Each AMO over edge values, hot: the old value to rd, the new one to memory."""
+    # x20 walks the memory cells (8 bytes apart), x6 the operand
+    body = [atomic(kind, 5, 20, 6), r_type("add", 9, 9, 5), i_type("addi", 20, 20, 8),
+            r_type("xor", 6, 6, 5), i_type("addi", 6, 6, 0x123)]
+    prog = elf(loop(body, count=len(EDGES) * 4), tmp_path, kind.replace(".", "_"))
+    got = same(prog, {20: DATA, 6: 1 << 63})
+    assert got["native_blocks"] >= 1 and "fault" not in got
+
+
+def test_lr_sc_in_native_code(tmp_path: Path) -> None:
+    """LR/SC pairs that succeed, and SCs without a reservation that fail."""
+    body = [atomic("lr.d", 5, 20), i_type("addi", 5, 5, 3), atomic("sc.d", 7, 20, 5),
+            r_type("add", 9, 9, 7),               # failures so far
+            atomic("sc.w", 8, 20, 5),             # no reservation left: fails
+            r_type("add", 10, 10, 8),
+            atomic("lr.w", 11, 21), atomic("sc.w", 12, 20, 11),  # reserved elsewhere: fails
+            r_type("add", 13, 13, 12)]
+    prog = elf(loop(body), tmp_path, "lrsc")
+    got = same(prog, {20: DATA, 21: DATA + 64})
+    assert got["x"][9] == 0 and got["x"][10] == 60 and got["x"][13] == 60
+    assert struct.unpack_from("<Q", got["data"])[0] == 3 * 60
+
+
+@pytest.mark.parametrize("kind", ["amoadd.w", "amoswap.d", "lr.d", "sc.w"])
+def test_misaligned_atomic_in_native_code_is_a_bus_error(tmp_path: Path, kind: str) -> None:
+    """The address goes out of alignment (by one byte, at pass 40) after the
+    loop went native."""
+    rs2 = 0 if kind.startswith("lr") else 6
+    body = [atomic(kind, 5, 20, rs2), i_type("addi", 20, 20, 8), i_type("addi", 8, 8, 1),
+            i_type("xori", 9, 31, 40), i_type("sltiu", 9, 9, 1),  # x9 = (x31 == 40)
+            r_type("add", 20, 20, 9)]
+    prog = elf(loop(body, count=100), tmp_path, "misaligned")
+    got = same(prog, {20: DATA, 6: 5})
+    assert got["fault"] == ("BusError", code_addr(1))
+    assert got["native_blocks"] >= 1
+
+
 # -- control flow, counting, limits ---------------------------------------------------------
 def test_recursive_calls_and_returns_chain_natively(tmp_path: Path) -> None:
     """fib(n) by plain recursion: calls (jal) and returns (jalr) between native
@@ -354,8 +402,11 @@ _store = st.tuples(st.sampled_from(sorted(STORES)), _base, REG, st.integers(-64,
     lambda t: s_type(t[0], t[1], t[2], t[3]))
 _csr = st.tuples(st.sampled_from(sorted(CSRS)), REG, st.integers(0, 31),
                  st.sampled_from([1, 2, 3])).map(lambda t: i_type(t[0], t[1], t[2], t[3]))
+_atomic = st.tuples(st.sampled_from(sorted(f"{op}.{w}" for op in [*AMOS, "lr", "sc"]
+                                          for w in "wd")), REG, st.just(30), REG).map(
+    lambda t: atomic(t[0], t[1], t[2], 0 if t[0].startswith("lr") else t[3]))
 INSTRUCTION = st.one_of(_alu, _alu, _imm, _shift, _upper, _load, _load, _store, _store, _csr,
-                        st.just("branch"), st.just("jal"))
+                        _atomic, st.just("branch"), st.just("jal"))
 
 
 def _assemble_body(items: list[Any], draw_branch: list[tuple[str, int, int, int]]) -> list[int]:

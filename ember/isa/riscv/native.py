@@ -66,7 +66,17 @@ COUNT, MEM, MAP, TABLE = 32, 33, 34, 35
 #: The FPU's fflags and frm while native code runs (copied in and out by the
 #: wrapper, so glibc's fetestexcept/feclearexcept/fesetround stay native).
 FFLAGS, FRM = 36, 37
-SLOTS = 38
+#: The LR reservation (Machine.reservation; NO_RESERVATION for None).
+RESERVATION = 38
+SLOTS = 39
+#: No LR/SC address is odd.
+NO_RESERVATION = 1
+AMO_OPS = ("add", "swap", "xor", "or", "and", "min", "max", "minu", "maxu")
+ATOMICS = ({f"amo{op}.{w}" for op in AMO_OPS for w in "wd"} | {"lr.w", "lr.d", "sc.w", "sc.d"})
+#: x86 cmov condition (new = old when old <cc> value) of the min/max AMOs.
+AMO_CMOV = {"min": 0xC, "max": 0xF, "minu": 0x2, "maxu": 0x7}
+#: x86 ALU opcode ("op rdx, rcx" form, 0x01 group) of the arithmetic AMOs.
+AMO_ALU = {"add": 0x01, "xor": 0x31, "or": 0x09, "and": 0x21}
 #: CSR numbers native code implements (the rest, counters, stay in Python).
 CSR_FFLAGS, CSR_FRM, CSR_FCSR = 0x001, 0x002, 0x003
 CSRS = {"csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"}
@@ -103,7 +113,8 @@ SUPPORTED = (set(BRANCH_CC) | set(ALU_RR) | set(ALU_RI) | set(SHIFTS) | set(LOAD
              | set(STORES) | DIVS | {
                  "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "slt", "sltu",
                  "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw",
-                 "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"} | CSRS)
+                 "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"} | CSRS
+             | ATOMICS)
 #: A native block entered from Python that runs fewer instructions than this
 #: per entry on average (measured over DEMOTE_AFTER entries) costs more in
 #: the entry (register copies, the ctypes call) than it saves: Python entries
@@ -422,6 +433,9 @@ class NativeTranslator(Translator):
         if kind in CSRS:
             self._csr(asm, ins)
             return
+        if kind in ATOMICS:
+            self._atomic(asm, at, ins, stub(pending(), at | 1))
+            return
         if not rd:
             return  # the rest only write rd: with x0 they are no-ops
         if kind == "lui":
@@ -490,6 +504,56 @@ class NativeTranslator(Translator):
         else:
             raise KeyError(kind)
         asm.store(X.RDI, _reg(rd), X.RAX)
+
+    def _atomic(self, asm: X.Asm, at: int, ins: Instr, bail: str) -> None:
+        """LR/SC and the AMOs, as Machine.lr/sc/amo do them. Anything that
+        raises there (misaligned, outside the space) or stores into code
+        bails out to the interpreter before any effect."""
+        kind, rd = ins.kind, ins.rd
+        size = 4 if kind.endswith(".w") else 8
+        w = size == 8
+        asm.load(X.RAX, X.RDI, _reg(ins.rs1))
+        asm.emit(0xA8, size - 1)  # test al, size - 1
+        asm.jcc(X.CC_NE, bail)
+        asm.imm_group(X.CMP, X.RAX, self.space_size - size)
+        asm.jcc(X.CC_A, bail)
+        old_opcode = b"\x8b" if w else b"\x63"  # mov rcx / movsxd rcx, [rsi + rax]
+        if kind.startswith("lr"):
+            asm.store(X.RDI, _reg(RESERVATION), X.RAX)
+            asm.op_sib(old_opcode, X.RCX, X.RSI, X.RAX, 1)
+            if rd:
+                asm.store(X.RDI, _reg(rd), X.RCX)
+            return
+        # Stores into pages holding code: the interpreter (it invalidates).
+        asm.mov_rr(X.RCX, X.RAX)
+        asm.shift_imm(X.SHR, X.RCX, PAGE_SHIFT)
+        asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], 0
+        asm.emit(0)
+        asm.jcc(X.CC_NE, bail)
+        asm.load(X.RDX, X.RDI, _reg(ins.rs2))
+        if kind.startswith("sc"):
+            done = f"sc{at:x}"
+            asm.mov_imm(X.RCX, 1)  # failure
+            asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(RESERVATION))
+            asm.jcc(X.CC_NE, done)
+            asm.op_sib(0x89, X.RDX, X.RSI, X.RAX, int(w))  # store
+            asm.zero(X.RCX)  # success
+            asm.label(done)
+            asm.mov_imm(X.RAX, NO_RESERVATION)
+            asm.store(X.RDI, _reg(RESERVATION), X.RAX)
+            if rd:
+                asm.store(X.RDI, _reg(rd), X.RCX)
+            return
+        op = kind[3:-2]
+        asm.op_sib(old_opcode, X.RCX, X.RSI, X.RAX, 1)  # rcx = old (sign-extended .w)
+        if op in AMO_ALU:
+            asm.op_rr(AMO_ALU[op], X.RCX, X.RDX, int(w))  # rdx = old <op> value
+        elif op in AMO_CMOV:
+            asm.op_rr(0x39, X.RDX, X.RCX, int(w))  # cmp old, value
+            asm.op_rr(bytes((0x0F, 0x40 | AMO_CMOV[op])), X.RDX, X.RCX)  # cmovcc rdx, rcx
+        asm.op_sib(0x89, X.RDX, X.RSI, X.RAX, int(w))  # store the new value
+        if rd:
+            asm.store(X.RDI, _reg(rd), X.RCX)
 
     @staticmethod
     def _csr(asm: X.Asm, ins: Instr) -> None:
@@ -587,7 +651,8 @@ class NativeTranslator(Translator):
     # -- running ---------------------------------------------------------------------------
     def _wrapper(self, pc: int, host: int) -> Callable[[], Any]:
         """The Python block that enters native code at buffer offset host."""
-        regs, x, ic, fpu = self.regs, self.m.x, self.icount, self.m.fpu
+        m = self.m
+        regs, x, ic, fpu = self.regs, m.x, self.icount, m.fpu
         enter, raddr, entry = self.enter, self.regs_addr, self.code_addr + host
         cget, lookup, bail = self.cache.get, self.lookup, self._bail
         entries = retired = 0
@@ -600,10 +665,14 @@ class NativeTranslator(Translator):
             regs[1:32] = x[1:32]
             regs[FFLAGS] = fpu.flags
             regs[FRM] = fpu.frm
+            resv = m.reservation
+            regs[RESERVATION] = NO_RESERVATION if resv is None else resv
             r = enter(raddr, entry)
             x[1:32] = regs[1:32]
             fpu.flags = regs[FFLAGS]
             fpu.frm = regs[FRM]
+            resv = regs[RESERVATION]
+            m.reservation = None if resv == NO_RESERVATION else resv
             n = regs[COUNT]
             ic[0] += n
             entries += 1
