@@ -84,7 +84,10 @@ CODE_SIZE = 16 << 20
 #: Longest region compiled as one native block.
 MAX_REGION = 64
 #: Entries of the jump table of indirect jumps (a power of two).
-TABLE_ENTRIES = 1 << 14
+TABLE_ENTRIES = 1 << 15
+#: The index mixes in higher pc bits (folded down by this many), so code
+#: TABLE_ENTRIES * 2 bytes apart does not always collide.
+TABLE_FOLD = 15
 #: A jump-table entry nobody can hit: jalr targets are always even.
 EMPTY = 1
 #: Executions of a block before it is compiled (native compilation is cheap).
@@ -121,6 +124,11 @@ SUPPORTED = (set(BRANCH_CC) | set(ALU_RR) | set(ALU_RI) | set(SHIFTS) | set(LOAD
 #: at its pc go to the Python translation instead.
 DEMOTE_BELOW = 12
 DEMOTE_AFTER = 200
+
+
+def _table_index(pc: int) -> int:
+    """Slot of pc in the jump table (the native dispatch computes the same)."""
+    return ((pc ^ (pc >> TABLE_FOLD)) >> 1) & (TABLE_ENTRIES - 1)
 
 
 def _reg(n: int) -> int:
@@ -376,7 +384,7 @@ class NativeTranslator(Translator):
         for field in self.pending.pop(pc, ()):
             self.code[field:field + 4] = X.rel32(field, base)
             self.native_links += 1
-        slot = 2 * ((pc >> 1) & (TABLE_ENTRIES - 1))
+        slot = 2 * _table_index(pc)
         self.table[slot] = pc
         self.table[slot + 1] = self.code_addr + base
         return base
@@ -384,7 +392,9 @@ class NativeTranslator(Translator):
     def _dispatch(self, asm: X.Asm) -> None:
         """Jump to the native block of the guest pc in rax, or return it to Python."""
         asm.mov_rr(X.RCX, X.RAX)
-        asm.shift_imm(X.SHL, X.RCX, 3)  # (pc >> 1) * 16: the entry's offset
+        asm.shift_imm(X.SHR, X.RCX, TABLE_FOLD)
+        asm.op_rr(0x31, X.RAX, X.RCX)  # xor rcx, rax
+        asm.shift_imm(X.SHL, X.RCX, 3)  # (slot index << 4): the entry's offset
         asm.imm_group(X.AND, X.RCX, (TABLE_ENTRIES - 1) << 4, w=0)
         asm.op_sib(X.OP_CMP, X.RAX, X.R10, X.RCX)  # cmp rax, [r10 + rcx]
         asm.jcc_abs(X.CC_NE, self.exit_at)
