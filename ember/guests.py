@@ -23,6 +23,7 @@ SCENARIOS: dict[str, str] = {
     "reset": "reset through the i8042 keyboard controller",
     "rtc": "read the CMOS real-time clock",
     "echo": "echo UART input back using the receive interrupt; 'q' ends",
+    "irqlevel": "irqlevel [N]: N rounds of a level-triggered IOAPIC interrupt and its EOI",
     "mmio": "access an unassigned MMIO address",
     "ud": "execute ud2 in ring 3; the guest's #UD handler reports it",
 }

@@ -24,6 +24,7 @@ static const struct scenario scenarios[] = {
 	{ "reset", "", scenario_reset },
 	{ "rtc", "", scenario_rtc },
 	{ "echo", "", scenario_echo },
+	{ "irqlevel", "[N]", scenario_irqlevel },
 	{ "mmio", "", scenario_mmio },
 	{ "ud", "", scenario_ud },
 };

@@ -20,7 +20,7 @@ int scenario_echo(int argc, const char *const *argv)
 	(void)argc, (void)argv;
 	lapic_enable();
 	lapic_write(APIC_LVT_LINT0, APIC_LVT_MASKED);
-	ioapic_route(platform.uart_ioapic_pin, VEC_UART, platform.bsp_apic_id);
+	ioapic_route(platform.uart_ioapic_pin, VEC_UART, platform.bsp_apic_id, 0);
 	outb(COM1 + UART_IER, UART_IER_RDA);
 	printf("echo: ready (IRQ %u -> IOAPIC pin %u -> vector 0x%x); type, 'q' quits\n",
 	       COM1_IRQ, platform.uart_ioapic_pin, VEC_UART);

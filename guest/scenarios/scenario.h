@@ -21,6 +21,7 @@ int scenario_triplefault(int argc, const char *const *argv);
 int scenario_reset(int argc, const char *const *argv);
 int scenario_rtc(int argc, const char *const *argv);
 int scenario_echo(int argc, const char *const *argv);
+int scenario_irqlevel(int argc, const char *const *argv);
 int scenario_mmio(int argc, const char *const *argv);
 int scenario_ud(int argc, const char *const *argv);
 

@@ -42,8 +42,8 @@ u32 ioapic_read(u32 reg)
 
 /* Edge-triggered, active-high, fixed delivery, physical destination: how
  * ISA IRQs are wired to the IOAPIC. */
-void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id)
+void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id, u32 flags)
 {
 	ioapic_write(IOAPIC_REDTBL(pin) + 1, dest_apic_id << 24);
-	ioapic_write(IOAPIC_REDTBL(pin), vector);
+	ioapic_write(IOAPIC_REDTBL(pin), vector | flags);
 }

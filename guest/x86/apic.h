@@ -38,6 +38,8 @@ static inline u32 lapic_id(void) { return lapic_read(APIC_ID) >> 24; }
 
 void lapic_enable(void);
 u32 ioapic_read(u32 reg);
-void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id);
+#define IOAPIC_TRIGGER_LEVEL 0x8000	/* redirection entry bit 15 */
+#define IOAPIC_MASKED 0x10000		/* redirection entry bit 16 */
+void ioapic_route(unsigned pin, unsigned vector, unsigned dest_apic_id, u32 flags);
 bool lapic_send_ipi(u32 apic_id, u32 icr_lo);
 #endif

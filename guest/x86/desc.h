@@ -29,7 +29,7 @@ extern struct fault_fixup fault_fixup;
 #define HYPERCALL_STUCK 0x57c4c0de57c4c0deUL
 
 /* Counters bumped by the ring-0 interrupt handlers; ring 3 reads them. */
-extern volatile u64 timer_irqs, uart_irqs, spurious_irqs;
+extern volatile u64 timer_irqs, uart_irqs, uart_level_irqs, spurious_irqs;
 
 static inline u64 syscall5(u64 nr, u64 a0, u64 a1, u64 a2_rdx, u64 a3, u64 a4)
 {

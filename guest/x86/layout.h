@@ -28,6 +28,7 @@
 #define VEC_SYSCALL 0x80        /* int $0x80: the only DPL-3 gate */
 #define VEC_TIMER 0x20          /* LAPIC timer */
 #define VEC_UART 0x24           /* COM1 (ISA IRQ 4) through the IOAPIC */
+#define VEC_UART_LEVEL 0x25     /* the same line, level-triggered (`irqlevel`) */
 #define VEC_SPURIOUS 0xff
 
 /* System calls: int $0x80 with rax = number, rdi/rsi/rdx/r10/r8 =

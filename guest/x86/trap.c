@@ -17,7 +17,7 @@
 
 struct fault_fixup fault_fixup;
 static u64 hypercall_rip;	/* address of a vmcall in flight, for the watchdog */
-volatile u64 timer_irqs, uart_irqs, spurious_irqs;
+volatile u64 timer_irqs, uart_irqs, uart_level_irqs, spurious_irqs;
 
 static const char *const exception_names[32] = {
 	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
@@ -149,6 +149,13 @@ void trap(struct trap_frame *f)
 	case VEC_UART:
 		/* Ring 3 drains the UART; we only acknowledge the edge. */
 		uart_irqs++;
+		lapic_eoi();
+		return;
+	case VEC_UART_LEVEL:
+		/* Level-triggered: lower the line (transmitter interrupt off)
+		 * before the EOI, or the IOAPIC sends it again at once. */
+		uart_level_irqs++;
+		raw_outb(COM1 + UART_IER, 0);
 		lapic_eoi();
 		return;
 	case VEC_SPURIOUS:

@@ -14,6 +14,7 @@
 #define UART_MCR 4
 #define UART_LSR 5
 #define UART_IER_RDA 0x01
+#define UART_IER_THRE 0x02
 #define UART_LCR_8N1 0x03
 #define UART_LCR_DLAB 0x80
 #define UART_FCR_ENABLE 0x01

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.qemu]
 
 BY_NAME = {s.name: s for s in load_scenarios()}
 TCG_RUNS = ["exit", "exit-bad", "unknown", "pio", "memtouch", "smp-2", "smp-2-mptable",
-            "smp-2-acpi", "tick", "triplefault", "reset", "rtc", "echo", "mmio", "ud"]
+            "smp-2-acpi", "tick", "triplefault", "reset", "rtc", "echo", "irqlevel", "mmio", "ud"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -167,3 +167,13 @@ def test_hypercall_matches_qemu(test_guest) -> None:
                         "-kernel", str(test_guest), "-append", "hypercall"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert re.findall(r"^(PASS|FAIL): (.*)$", q.stdout, re.MULTILINE) == results
+
+
+def test_level_triggered_interrupts_complete_through_eoi_exits(test_guest) -> None:
+    # Each round's interrupt only arrives once the IOAPIC has seen the last
+    # round's EOI: with the split irqchip, one KVM_EXIT_IOAPIC_EOI per round.
+    r, out = run("test:irqlevel 30", "--timeout", "30")
+    assert r.returncode == 0, out["console"]
+    assert "irqlevel: 30 of 30 rounds, 30 level-triggered interrupts" in out["console"]
+    summary_ok(out["console"])
+    assert out["stats"]["by_reason"]["ioapic_eoi"] == 30
