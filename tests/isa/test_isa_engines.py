@@ -58,8 +58,15 @@ def _build(tmp: Path, name: str, source: str, *flags: str) -> Path:
 
 
 def _run(path: Path, engine: str) -> tuple[int, Any]:
+    """Run a program; engine "dbt-hot" is the translator translating every
+    block the first time it runs (so the generated code itself is exercised)."""
     machine = Machine(str(path), [str(path)], [])
-    runner = make_engine(machine, engine)
+    if engine == "dbt-hot":
+        from ember.isa.riscv.dbt import Translator
+
+        runner: Any = Translator(machine, hot_threshold=1)
+    else:
+        runner = make_engine(machine, engine)
     try:
         return timed_run(runner)
     finally:
@@ -68,14 +75,14 @@ def _run(path: Path, engine: str) -> tuple[int, Any]:
         machine.space.close()
 
 
-@pytest.mark.parametrize("engine", ["interp", "dbt"])
+@pytest.mark.parametrize("engine", ["interp", "dbt", "dbt-hot"])
 def test_store_into_translated_code_invalidates_it(asm_dir: Path, engine: str) -> None:
     # -N links text writable, as a JIT's code buffer would be.
     prog = _build(asm_dir, "patch", PATCH, "-Wl,-N")
     status, stats = _run(prog, engine)
     assert status == 9
     assert stats.flushes >= 1
-    if engine == "dbt":
+    if engine != "interp":
         assert stats.blocks_translated >= 1
 
 
@@ -191,3 +198,84 @@ def test_hot_loop_faults_at_the_end_of_memory(asm_dir: Path, engine: str) -> Non
         _run(prog, engine)
     assert info.value.pc is not None and info.value.pc > 0x10000
     assert info.value.exit_code == 139
+
+
+# f returns to its caller, except every fourth call, which returns past the
+# caller's increment: translated traces follow calls into f and predict the
+# return; a wrong prediction must leave the trace for the real target.
+WRONG_RETURN = """
+    .globl _start
+_start:
+    li s0, 200
+    li s1, 0
+1:  call f
+    addi s1, s1, 1
+2:  addi s0, s0, -1
+    bnez s0, 1b
+    mv a0, s1
+    li a7, 93
+    ecall
+f:  andi t0, s0, 3
+    bnez t0, 3f
+    la ra, 2b
+3:  ret
+"""
+
+# Aligned loads and stores share one guard per base register; every other
+# pass the base is misaligned (the guard fails and the interpreter runs that
+# block), and the last store group writes into the code page (-N: writable
+# text) that holds the loop itself.
+MISALIGNED = """
+    .globl _start
+_start:
+    la s2, buf
+    li s0, 300
+    li s3, 0
+1:  andi t0, s0, 1
+    add t1, s2, t0
+    sd s0, 8(t1)
+    sw s0, 16(t1)
+    ld t2, 8(t1)
+    lw t3, 16(t1)
+    add s3, s3, t2
+    add s3, s3, t3
+    addi s0, s0, -1
+    bnez s0, 1b
+    la t1, code
+    sd s3, 0(t1)
+    sd s3, 8(t1)
+    andi a0, s3, 0xff
+    li a7, 93
+    ecall
+code: .dword 0, 0
+    .data
+    .balign 4096
+    .space 8192              # (the two pages above code count as near it)
+buf: .space 64
+"""
+
+
+@pytest.mark.parametrize("engine", ["interp", "dbt", "dbt-hot", "native"])
+def test_mispredicted_return_leaves_the_trace(asm_dir: Path, engine: str) -> None:
+    prog = _build(asm_dir, "wrongret", WRONG_RETURN)
+    status, stats = _run(prog, engine)
+    assert status == 150
+    assert stats.instructions == 2 + 150 * 7 + 50 * 8 + 3
+
+
+@pytest.mark.parametrize("engine", ["interp", "dbt", "dbt-hot", "native"])
+def test_misaligned_bases_and_stores_into_code(asm_dir: Path, engine: str) -> None:
+    prog = _build(asm_dir, "misaligned", MISALIGNED, "-Wl,-N")
+    status, stats = _run(prog, engine)
+    assert status == (2 * sum(range(1, 301))) & 0xFF
+    assert stats.instructions == 4 + 300 * 10 + 7
+    assert stats.flushes == 2  # both stores next to the code hit its page
+
+
+def test_translating_every_block_counts_like_the_interpreter(asm_dir: Path) -> None:
+    """Every trace translated at once still counts exactly like the interpreter."""
+    prog = _build(asm_dir, "wrongret", WRONG_RETURN)
+    _, hot = _run(prog, "dbt-hot")
+    _, interp = _run(prog, "interp")
+    assert hot.instructions == interp.instructions
+    assert hot.blocks_translated >= 2 and hot.cold_instructions == 0

@@ -58,6 +58,9 @@ MAX_BLOCK = 64
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
 HOT_THRESHOLD = 40
+#: Failed aligned-access guards after which a trace is translated again
+#: without the aligned fast path.
+GUARD_MISSES = 32
 #: Instructions a translated loop runs before returning to the dispatcher.
 LOOP_SLICE = 1 << 20
 MASK = (1 << 64) - 1
@@ -69,6 +72,54 @@ LINK_REGISTERS = (1, 5)
 _ADDR = "({R1} + {IMM}) & 0xFFFFFFFFFFFFFFFF"
 _MEMORY = {"lb", "lh", "lw", "ld", "lbu", "lhu", "lwu", "sb", "sh", "sw", "sd",
            "flw", "fld", "fsw", "fsd"}
+
+
+#: Loads and stores the aligned fast path handles: kind -> (width, store,
+#: view, code template). {V}: the view element; {R}: RD / R2 / FD / F2.
+_FAST: dict[str, tuple[int, bool, str, str]] = {
+    "ld": (8, False, "MQ", "{R} = {V}"),
+    "lwu": (4, False, "MW", "{R} = {V}"),
+    "lw": (4, False, "MSW", "v = {V}\n{R} = v if v >= 0 else v + 0x10000000000000000"),
+    "lhu": (2, False, "MH", "{R} = {V}"),
+    "lh": (2, False, "MSH", "v = {V}\n{R} = v if v >= 0 else v + 0x10000000000000000"),
+    "sd": (8, True, "MQ", "{V} = {R}"),
+    "sw": (4, True, "MW", "{V} = {R} & 0xFFFFFFFF"),
+    "sh": (2, True, "MH", "{V} = {R} & 0xFFFF"),
+    "sb": (1, True, "", "{V} = {R} & 0xFF"),
+    "fld": (8, False, "MQ", "{R} = {V}"),
+    "flw": (4, False, "MW", "{R} = 0xFFFFFFFF00000000 | {V}"),
+    "fsd": (8, True, "MQ", "{V} = {R}"),
+    "fsw": (4, True, "MW", "{V} = {R} & 0xFFFFFFFF"),
+}
+_SHIFT = {1: 0, 2: 1, 4: 2, 8: 3}
+
+
+def _memory_groups(instrs: list[tuple[int, Instr]], kinds: list[_Kind]) -> dict[int, tuple[int, int]]:
+    """Plan the aligned fast path: runs of loads and stores through the same
+    base register (not written in between) share one guard, placed before the
+    run's first access, that checks the base's alignment for the widest access,
+    that no offset makes the address negative and that no store can reach a
+    page of decoded code (every such store lies above CHI). Returns
+    index -> (group id, index of the group's first access) for the accesses in
+    runs of two or more; the others keep the checked struct path."""
+    groups: list[list[int]] = []
+    open_: dict[int, int] = {}  # base register -> group id
+    for i, ((_, ins), k) in enumerate(zip(instrs, kinds)):
+        fast = _FAST.get(ins.kind)
+        if fast is not None and ins.rs1 and ins.imm % fast[0] == 0:
+            gid = open_.get(ins.rs1)
+            if gid is None:
+                gid = open_[ins.rs1] = len(groups)
+                groups.append([])
+            groups[gid].append(i)
+        if ins.rd and k.rd:  # a write to a base register ends its run
+            open_.pop(ins.rd, None)
+    plan: dict[int, tuple[int, int]] = {}
+    for gid, members in enumerate(groups):
+        if len(members) >= 2:
+            for i in members:
+                plan[i] = (gid, members[0])
+    return plan
 
 
 class _Kind:
@@ -194,10 +245,14 @@ class Translator:
         self.misses = 0
         self.links = 0
         self.translate_seconds = 0.0
+        #: trace head -> failed aligned-access guards; heads translated without.
+        self.guard_misses: dict[int, int] = {}
+        self.careful: set[int] = set()
         g = machine.globals
         g["IC"] = self.icount
         g["J"] = self.lookup
         g["C"] = self.cache
+        g["SLOW"] = self.slow
         machine.flush_hooks.append(self.flush)
 
     # -- code cache ---------------------------------------------------------------
@@ -363,7 +418,7 @@ class Translator:
         # compile() is the cost).
         body: list[tuple[int, int, str]] = []  # (indent, guest pc, line)
         final: list[str] = []  # what the epilogue does for e == -2
-        indirect = leaves = False
+        indirect = leaves = slow = False
 
         def leave(indent: int, at: int, executed: int, target: int) -> None:
             targets.append(target)
@@ -379,6 +434,10 @@ class Translator:
                 return
             leave(indent, at, executed, target)
 
+        plan = {} if pc in self.careful else _memory_groups(instrs, kinds)
+        members: dict[int, list[int]] = {}
+        for i, (gid, first) in plan.items():
+            members.setdefault(first, []).append(i)
         executed = 0
         ended = False
         last = len(instrs) - 1
@@ -389,6 +448,31 @@ class Translator:
             r1, r2 = reg(ins.rs1), reg(ins.rs2)
             rdn = reg(rd) if rd else "_"
             term = k.term
+            if i in members:
+                slow = True
+                for line in self._guard(plan[i][0], at, r1, [instrs[j][1] for j in members[i]],
+                                        executed - 1):
+                    body.append((0, at, line))
+            if i in plan:
+                fast = _FAST[ins.kind]
+                width, store = fast[0], fast[1]
+                if store:
+                    value = f"f[{ins.rs2}]" if ins.kind[0] == "f" else r2
+                elif ins.kind[0] == "f":
+                    value = f"f[{rd}]"
+                else:
+                    value = rdn  # "_" for x0: the access still faults out of bounds
+                    if rd:
+                        written.add(rd)
+                if width == 1:
+                    view = f"mem[{_address(r1, ins.imm)}]"
+                else:
+                    off = ins.imm // width
+                    index = f"q{plan[i][0]}_{width}"
+                    view = f"{fast[2]}[{index} + {off}]" if off else f"{fast[2]}[{index}]"
+                for line in fast[3].format(V=view, R=value).split("\n"):
+                    body.append((0, at, line))
+                continue
             if k.body and not (k.pure and rd == 0):
                 if rd and k.rd:
                     written.add(rd)
@@ -441,7 +525,8 @@ class Translator:
                     continue
                 indirect = True
                 ended = True
-                body.append((0, at, f"t = ({r1} + ({ins.imm})) & {MASK - 1:#x}"))
+                dest = f"{r1} & {MASK - 1:#x}" if ins.imm == 0 else f"({r1} + ({ins.imm})) & {MASK - 1:#x}"
+                body.append((0, at, f"t = {dest}"))
                 if rd:
                     body.append((0, at, f"{rdn} = {npc}"))
                 body.append((0, at, f"k = {executed}; e = -1; break"))
@@ -481,8 +566,10 @@ class Translator:
         last_pc = instrs[-1][0]
         epilogue = [f"x[{n}] = r{n}" for n in sorted(written & local)]
         epilogue.append("IC[0] += n + k")
-        if final or indirect:
+        if final or indirect or slow:
             epilogue.append("if e < 0:")
+            if slow:
+                epilogue.append(f"  if e == -3: return SLOW(t, {pc})")
             if final and indirect:
                 epilogue += ["  if e == -2:"] + ["    " + t for t in final]
             elif final:
@@ -495,6 +582,59 @@ class Translator:
             linemap.append(last_pc)
         lines.append("  return block")
         return "\n".join(lines) + "\n", tuple(targets), linemap
+
+    @staticmethod
+    def _guard(gid: int, at: int, base: str, group: list[Instr], before: int) -> list[str]:
+        """The guard of an aligned-access group (see :func:`_memory_groups`) and
+        the group's view indices. On failure (misaligned base, a negative
+        address, or a store that may hit code) the trace leaves before the
+        group's first access and the interpreter runs that basic block (e == -3)."""
+        widths = {_FAST[ins.kind][0] for ins in group}
+        align = max(widths)
+        low = min(ins.imm for ins in group)
+        stores = [ins.imm for ins in group if _FAST[ins.kind][1]]
+        tests = []
+        if align > 1:
+            tests.append(f"{base} & {align - 1}")
+        if low < 0:
+            tests.append(f"{base} < {-low}")
+        if stores:
+            lo = min(stores)
+            tests.append(f"{base} < CHI" if lo == 0 else f"{base} + {lo} < CHI" if lo > 0
+                         else f"{base} - {-lo} < CHI")
+        lines = ["if " + " or ".join(tests) + f": t = {at}; k = {before}; e = -3; break"]
+        for width in sorted(widths - {1}):
+            lines.append(f"q{gid}_{width} = {base} >> {_SHIFT[width]}")
+        return lines
+
+    def slow(self, pc: int, head: int) -> Block:
+        """Interpret the basic block at pc (the aligned-access guard of the trace
+        at head failed there), then continue with whatever follows it. A trace
+        whose guards keep failing (a base that is not aligned after all) is
+        retranslated without the fast path."""
+        misses = self.guard_misses[head] = self.guard_misses.get(head, 0) + 1
+        if misses == GUARD_MISSES:
+            self.careful.add(head)
+            self.flush()  # (exit slots elsewhere may point at the trace)
+        handlers = self.interp.cache
+        transfers = self.interp.transfers
+        predecode = self.interp.predecode
+        where = self.cold_pc
+        p = pc
+        n = 0
+        try:
+            while True:
+                where[0] = p
+                handler = handlers.get(p) or predecode(p)
+                n += 1
+                q = handler()
+                if p in transfers:
+                    break
+                p = q
+        finally:
+            self.icount[0] += n
+            self.cold_instructions += n
+        return self.lookup(q)
 
     # -- running -------------------------------------------------------------------------
     def run(self, limit: int | None = None) -> int:
@@ -535,7 +675,7 @@ class Translator:
                 if lines and tb.tb_lineno < len(lines):
                     found = lines[tb.tb_lineno]
                     cold = False
-            elif tb.tb_frame.f_code.co_name == "cold":
+            elif tb.tb_frame.f_code.co_name in ("cold", "slow"):
                 cold = True
             tb = tb.tb_next
         return self.cold_pc[0] if cold else found

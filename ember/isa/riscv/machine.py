@@ -200,6 +200,7 @@ class Machine:
             "TRAP": self.trap, "ILL": self.illegal,
             # Bounds of pages with decoded code (empty range: no check hits).
             "CLO": 0, "CHI": 0,
+            **{name: view for name, view in self.space.views().items() if name != "_raw"},
         }
 
     # -- instruction fetch and code invalidation ------------------------------------

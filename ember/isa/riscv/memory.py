@@ -35,6 +35,9 @@ STACK_SIZE = 8 << 20
 MMAP_TOP = SPACE_SIZE - STACK_SIZE - 16 * PAGE
 #: Segments must end below this, so the heap and mmap area have room.
 LOAD_LIMIT = SPACE_SIZE // 2
+#: Names (in translated code) and struct formats of the typed memory views:
+#: unsigned and signed halfwords, words and doublewords.
+VIEW_FORMATS = {"MH": "H", "MSH": "h", "MW": "I", "MSW": "i", "MQ": "Q"}
 
 
 def page_up(n: int) -> int:
@@ -60,8 +63,22 @@ class AddressSpace:
         self.mmap_low = MMAP_TOP
         #: freed mmap regions (addr, length) available for reuse.
         self.free: list[tuple[int, int]] = []
+        self._views: dict[str, memoryview] = {}
+
+    def views(self) -> dict[str, memoryview]:
+        """Typed views of the whole space for aligned accesses from translated
+        code (``MQ[addr >> 3]``: one subscript instead of a struct call and a
+        tuple). Released by :meth:`close`."""
+        if not self._views:
+            raw = memoryview(self.mem)
+            self._views = {name: raw.cast(fmt) for name, fmt in VIEW_FORMATS.items()}
+            self._views["_raw"] = raw
+        return self._views
 
     def close(self) -> None:
+        for view in self._views.values():
+            view.release()
+        self._views = {}
         self.mem.close()
 
     # -- raw access for the loader and syscalls (bounds-checked) ----------
