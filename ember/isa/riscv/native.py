@@ -131,11 +131,6 @@ def _table_index(pc: int) -> int:
     return ((pc ^ (pc >> TABLE_FOLD)) >> 1) & (TABLE_ENTRIES - 1)
 
 
-def _reg(n: int) -> int:
-    """Displacement of guest register n in the register array."""
-    return 8 * n
-
-
 class Region(NamedTuple):
     """The instructions of one native block and how it ends."""
 
@@ -199,14 +194,14 @@ class NativeTranslator(Translator):
         asm = X.Asm(0)
         # enter(regs, host): rdi = regs; jump to the block at rsi.
         asm.mov_rr(X.RAX, X.RSI)
-        asm.load(X.RSI, X.RDI, _reg(MEM))
-        asm.load(X.R9, X.RDI, _reg(MAP))
-        asm.load(X.R10, X.RDI, _reg(TABLE))
+        asm.load(X.RSI, X.RDI, 8 * MEM)
+        asm.load(X.R9, X.RDI, 8 * MAP)
+        asm.load(X.R10, X.RDI, 8 * TABLE)
         asm.zero(X.R8)
         asm.emit(0xFF, 0xE0)  # jmp rax
         exit_at = asm.here()
         # exit: rax = next guest pc (| 1: run that instruction in Python first).
-        asm.store(X.RDI, _reg(COUNT), X.R8)
+        asm.store(X.RDI, 8 * COUNT, X.R8)
         asm.emit(0xC3)
         blob = asm.link()
         self.code[0:len(blob)] = blob
@@ -232,8 +227,13 @@ class NativeTranslator(Translator):
         seen: set[int] = set()
         addr = pc
         fetch = self.m.fetch
+        compiled = self.entries
         while len(out) < MAX_REGION:
             if addr in seen:
+                return Region(out, addr, False)
+            if out and addr in compiled:
+                # Already native code of its own: chain to it rather than
+                # compile a second copy into this region.
                 return Region(out, addr, False)
             try:
                 ins = fetch(addr)
@@ -334,7 +334,7 @@ class NativeTranslator(Translator):
 
         def address(ins: Instr, width: int, at: int) -> None:
             """rax = rs1 + imm, bailing out unless [rax, rax + width) is in the space."""
-            asm.load(X.RAX, X.RDI, _reg(ins.rs1))
+            asm.load(X.RAX, X.RDI, 8 * ins.rs1)
             if ins.imm:
                 asm.imm_group(X.ADD, X.RAX, ins.imm)
             asm.imm_group(X.CMP, X.RAX, self.space_size - width)
@@ -352,8 +352,8 @@ class NativeTranslator(Translator):
             kind = ins.kind
             if kind in BRANCH_CC:
                 sync()
-                asm.load(X.RAX, X.RDI, _reg(ins.rs1))
-                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(ins.rs2))
+                asm.load(X.RAX, X.RDI, 8 * ins.rs1)
+                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, 8 * ins.rs2)
                 goto(BRANCH_CC[kind], (at + ins.imm) & MASK)
             elif kind == "jalr":
                 sync()
@@ -366,12 +366,17 @@ class NativeTranslator(Translator):
             assert region.after is not None  # falls through (or jumps) to after
             sync()
             goto(None, region.after)
+        # Exit stubs: count what ran, rax = where to go on, leave through this
+        # block's own copy of the exit (local jumps link faster than absolute ones).
         for name, count, value in stubs:
             asm.label(name)
             if count:
                 asm.imm_group(X.ADD, X.R8, count)
             asm.mov_imm(X.RAX, value)
-            asm.jmp_abs(self.exit_at)
+            asm.jmp("exit")
+        asm.label("exit")
+        asm.store(X.RDI, 8 * COUNT, X.R8)
+        asm.emit(0xC3)  # ret
         blob = asm.link()
         if base + len(blob) > CODE_SIZE:
             raise ValueError("native code buffer full")
@@ -413,7 +418,7 @@ class NativeTranslator(Translator):
                 self._set(asm, rd, npc)
             return
         if kind == "jalr":
-            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
             if imm:
                 asm.imm_group(X.ADD, X.RAX, imm)
             asm.imm_group(X.AND, X.RAX, -2)
@@ -425,7 +430,7 @@ class NativeTranslator(Translator):
             address(ins, width, at)
             asm.op_sib(opcode, X.RCX, X.RSI, X.RAX, w)
             if rd:
-                asm.store(X.RDI, _reg(rd), X.RCX)
+                asm.store(X.RDI, 8 * rd, X.RCX)
             return
         if kind in STORES:
             width, prefix, w = STORES[kind]
@@ -437,7 +442,7 @@ class NativeTranslator(Translator):
             asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], imm8
             asm.emit(0)
             asm.jcc(X.CC_NE, stub(pending(), at | 1))
-            asm.load(X.RCX, X.RDI, _reg(rs2))
+            asm.load(X.RCX, X.RDI, 8 * rs2)
             asm.op_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
             return
         if kind in CSRS:
@@ -455,65 +460,65 @@ class NativeTranslator(Translator):
             self._set(asm, rd, at + imm)
             return
         if kind in ALU_RI:
-            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
             asm.imm_group(ALU_RI[kind], X.RAX, imm)
         elif kind in ALU_RR:
-            asm.load(X.RAX, X.RDI, _reg(rs1))
-            asm.op_rm(ALU_RR[kind], X.RAX, X.RDI, _reg(rs2))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
+            asm.op_rm(ALU_RR[kind], X.RAX, X.RDI, 8 * rs2)
         elif kind in ("slli", "srli", "srai"):
-            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
             asm.shift_imm(SHIFTS[kind[:3]], X.RAX, imm & 63)
         elif kind in SHIFTS:
-            asm.load(X.RAX, X.RDI, _reg(rs1))
-            asm.load(X.RCX, X.RDI, _reg(rs2))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
+            asm.load(X.RCX, X.RDI, 8 * rs2)
             asm.shift_cl(SHIFTS[kind], X.RAX)  # the count is masked to 6 bits, as in RV64
         elif kind in ("slt", "sltu", "slti", "sltiu"):
             asm.zero(X.RCX)
-            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
             if kind in ("slt", "sltu"):
-                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(rs2))
+                asm.op_rm(X.OP_CMP, X.RAX, X.RDI, 8 * rs2)
             else:
                 asm.imm_group(X.CMP, X.RAX, imm)  # sign-extended, as RISC-V specifies
             asm.setcc(X.CC_L if kind in ("slt", "slti") else X.CC_B, X.RCX)
-            asm.store(X.RDI, _reg(rd), X.RCX)
+            asm.store(X.RDI, 8 * rd, X.RCX)
             return
         elif kind in ("addiw", "slliw", "srliw", "sraiw"):
-            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
+            asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
             if kind == "addiw":
                 asm.imm_group(X.ADD, X.RAX, imm, w=0)
             else:
                 asm.shift_imm(SHIFTS["s" + kind[1:3]], X.RAX, imm & 31, w=0)
             asm.movsxd(X.RAX, X.RAX)
         elif kind in ("addw", "subw", "mulw"):
-            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
+            asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
             opcode = {"addw": X.OP_ADD, "subw": X.OP_SUB, "mulw": b"\x0f\xaf"}[kind]
-            asm.op_rm(opcode, X.RAX, X.RDI, _reg(rs2), w=0)
+            asm.op_rm(opcode, X.RAX, X.RDI, 8 * rs2, w=0)
             asm.movsxd(X.RAX, X.RAX)
         elif kind in ("sllw", "srlw", "sraw"):
-            asm.load(X.RAX, X.RDI, _reg(rs1), w=0)
-            asm.load(X.RCX, X.RDI, _reg(rs2), w=0)
+            asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
+            asm.load(X.RCX, X.RDI, 8 * rs2, w=0)
             asm.shift_cl(SHIFTS[kind[:3]], X.RAX, w=0)  # masked to 5 bits, as in RV64
             asm.movsxd(X.RAX, X.RAX)
         elif kind == "mul":
-            asm.load(X.RAX, X.RDI, _reg(rs1))
-            asm.op_rm(b"\x0f\xaf", X.RAX, X.RDI, _reg(rs2))  # imul rax, [rs2]
+            asm.load(X.RAX, X.RDI, 8 * rs1)
+            asm.op_rm(b"\x0f\xaf", X.RAX, X.RDI, 8 * rs2)  # imul rax, [rs2]
         elif kind in ("mulh", "mulhu", "mulhsu"):
-            asm.load(X.RAX, X.RDI, _reg(rs1))
+            asm.load(X.RAX, X.RDI, 8 * rs1)
             # one-operand imul / mul [rs2]: rdx:rax = rax * [rs2]
-            asm.op_rm(0xF7, 5 if kind == "mulh" else 4, X.RDI, _reg(rs2))
+            asm.op_rm(0xF7, 5 if kind == "mulh" else 4, X.RDI, 8 * rs2)
             if kind == "mulhsu":
                 # signed * unsigned = unsigned product - (rs1 < 0 ? rs2 << 64 : 0)
-                asm.load(X.RCX, X.RDI, _reg(rs1))
+                asm.load(X.RCX, X.RDI, 8 * rs1)
                 asm.shift_imm(X.SAR, X.RCX, 63)
-                asm.op_rm(X.OP_AND, X.RCX, X.RDI, _reg(rs2))
+                asm.op_rm(X.OP_AND, X.RCX, X.RDI, 8 * rs2)
                 asm.op_rr(0x29, X.RCX, X.RDX)  # sub rdx, rcx
-            asm.store(X.RDI, _reg(rd), X.RDX)
+            asm.store(X.RDI, 8 * rd, X.RDX)
             return
         elif kind in DIVS:
             self._division(asm, kind, rs1, rs2, f"d{at:x}")
         else:
             raise KeyError(kind)
-        asm.store(X.RDI, _reg(rd), X.RAX)
+        asm.store(X.RDI, 8 * rd, X.RAX)
 
     def _atomic(self, asm: X.Asm, at: int, ins: Instr, bail: str) -> None:
         """LR/SC and the AMOs, as Machine.lr/sc/amo do them. Anything that
@@ -522,17 +527,17 @@ class NativeTranslator(Translator):
         kind, rd = ins.kind, ins.rd
         size = 4 if kind.endswith(".w") else 8
         w = size == 8
-        asm.load(X.RAX, X.RDI, _reg(ins.rs1))
+        asm.load(X.RAX, X.RDI, 8 * ins.rs1)
         asm.emit(0xA8, size - 1)  # test al, size - 1
         asm.jcc(X.CC_NE, bail)
         asm.imm_group(X.CMP, X.RAX, self.space_size - size)
         asm.jcc(X.CC_A, bail)
         old_opcode = b"\x8b" if w else b"\x63"  # mov rcx / movsxd rcx, [rsi + rax]
         if kind.startswith("lr"):
-            asm.store(X.RDI, _reg(RESERVATION), X.RAX)
+            asm.store(X.RDI, 8 * RESERVATION, X.RAX)
             asm.op_sib(old_opcode, X.RCX, X.RSI, X.RAX, 1)
             if rd:
-                asm.store(X.RDI, _reg(rd), X.RCX)
+                asm.store(X.RDI, 8 * rd, X.RCX)
             return
         # Stores into pages holding code: the interpreter (it invalidates).
         asm.mov_rr(X.RCX, X.RAX)
@@ -540,19 +545,19 @@ class NativeTranslator(Translator):
         asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], 0
         asm.emit(0)
         asm.jcc(X.CC_NE, bail)
-        asm.load(X.RDX, X.RDI, _reg(ins.rs2))
+        asm.load(X.RDX, X.RDI, 8 * ins.rs2)
         if kind.startswith("sc"):
             done = f"sc{at:x}"
             asm.mov_imm(X.RCX, 1)  # failure
-            asm.op_rm(X.OP_CMP, X.RAX, X.RDI, _reg(RESERVATION))
+            asm.op_rm(X.OP_CMP, X.RAX, X.RDI, 8 * RESERVATION)
             asm.jcc(X.CC_NE, done)
             asm.op_sib(0x89, X.RDX, X.RSI, X.RAX, int(w))  # store
             asm.zero(X.RCX)  # success
             asm.label(done)
             asm.mov_imm(X.RAX, NO_RESERVATION)
-            asm.store(X.RDI, _reg(RESERVATION), X.RAX)
+            asm.store(X.RDI, 8 * RESERVATION, X.RAX)
             if rd:
-                asm.store(X.RDI, _reg(rd), X.RCX)
+                asm.store(X.RDI, 8 * rd, X.RCX)
             return
         op = kind[3:-2]
         asm.op_sib(old_opcode, X.RCX, X.RSI, X.RAX, 1)  # rcx = old (sign-extended .w)
@@ -563,26 +568,26 @@ class NativeTranslator(Translator):
             asm.op_rr(bytes((0x0F, 0x40 | AMO_CMOV[op])), X.RDX, X.RCX)  # cmovcc rdx, rcx
         asm.op_sib(0x89, X.RDX, X.RSI, X.RAX, int(w))  # store the new value
         if rd:
-            asm.store(X.RDI, _reg(rd), X.RCX)
+            asm.store(X.RDI, 8 * rd, X.RCX)
 
     @staticmethod
     def _csr(asm: X.Asm, ins: Instr) -> None:
         """fflags/frm/fcsr read-modify-write, as Machine.csr does it."""
         number, kind = ins.imm, ins.kind
         if number == CSR_FFLAGS:
-            asm.load(X.RAX, X.RDI, _reg(FFLAGS))
+            asm.load(X.RAX, X.RDI, 8 * FFLAGS)
         elif number == CSR_FRM:
-            asm.load(X.RAX, X.RDI, _reg(FRM))
+            asm.load(X.RAX, X.RDI, 8 * FRM)
         else:
-            asm.load(X.RAX, X.RDI, _reg(FRM))
+            asm.load(X.RAX, X.RDI, 8 * FRM)
             asm.shift_imm(X.SHL, X.RAX, 5)
-            asm.op_rm(X.OP_OR, X.RAX, X.RDI, _reg(FFLAGS))
+            asm.op_rm(X.OP_OR, X.RAX, X.RDI, 8 * FFLAGS)
         # csrrw(i) always writes; csrrs/csrrc(i) only with a nonzero rs1 field.
         if kind.startswith("csrrw") or ins.ex != 0:
             if kind.endswith("i"):
                 asm.mov_imm(X.RCX, ins.ex)
             else:
-                asm.load(X.RCX, X.RDI, _reg(ins.rs1))
+                asm.load(X.RCX, X.RDI, 8 * ins.rs1)
             if kind.startswith("csrrw"):
                 asm.mov_rr(X.RDX, X.RCX)
             elif kind.startswith("csrrs"):
@@ -594,28 +599,28 @@ class NativeTranslator(Translator):
                 asm.op_rr(0x21, X.RAX, X.RDX)  # and rdx, rax
             if number == CSR_FFLAGS:
                 asm.imm_group(X.AND, X.RDX, 0x1F)
-                asm.store(X.RDI, _reg(FFLAGS), X.RDX)
+                asm.store(X.RDI, 8 * FFLAGS, X.RDX)
             elif number == CSR_FRM:
                 asm.imm_group(X.AND, X.RDX, 7)
-                asm.store(X.RDI, _reg(FRM), X.RDX)
+                asm.store(X.RDI, 8 * FRM, X.RDX)
             else:
                 asm.mov_rr(X.RCX, X.RDX)
                 asm.imm_group(X.AND, X.RCX, 0x1F)
-                asm.store(X.RDI, _reg(FFLAGS), X.RCX)
+                asm.store(X.RDI, 8 * FFLAGS, X.RCX)
                 asm.shift_imm(X.SHR, X.RDX, 5)
                 asm.imm_group(X.AND, X.RDX, 7)
-                asm.store(X.RDI, _reg(FRM), X.RDX)
+                asm.store(X.RDI, 8 * FRM, X.RDX)
         if ins.rd:
-            asm.store(X.RDI, _reg(ins.rd), X.RAX)
+            asm.store(X.RDI, 8 * ins.rd, X.RAX)
 
     @staticmethod
     def _set(asm: X.Asm, rd: int, value: int) -> None:
         value &= MASK
         if value < 1 << 31 or value >= (1 << 64) - (1 << 31):
-            asm.store_imm(X.RDI, _reg(rd), value - (1 << 64) if value >> 63 else value)
+            asm.store_imm(X.RDI, 8 * rd, value - (1 << 64) if value >> 63 else value)
         else:
             asm.mov_imm(X.RCX, value)  # rcx: a jalr keeps its target in rax
-            asm.store(X.RDI, _reg(rd), X.RCX)
+            asm.store(X.RDI, 8 * rd, X.RCX)
 
     @staticmethod
     def _division(asm: X.Asm, kind: str, rs1: int, rs2: int, tag: str) -> None:
@@ -624,8 +629,8 @@ class NativeTranslator(Translator):
         w = 0 if kind.endswith("w") else 1
         signed = kind in ("div", "rem", "divw", "remw")
         rem = kind.startswith("rem")
-        asm.load(X.RAX, X.RDI, _reg(rs1), w=w)
-        asm.load(X.RCX, X.RDI, _reg(rs2), w=w)
+        asm.load(X.RAX, X.RDI, 8 * rs1, w=w)
+        asm.load(X.RCX, X.RDI, 8 * rs2, w=w)
         asm.op_rr(0x85, X.RCX, X.RCX, w)  # test rcx, rcx
         asm.jcc(X.CC_E, f"{tag}z")
         if signed:

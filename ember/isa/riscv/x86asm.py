@@ -28,6 +28,9 @@ OP_ADD, OP_OR, OP_AND, OP_SUB, OP_XOR, OP_CMP = 0x03, 0x0B, 0x23, 0x2B, 0x33, 0x
 OP_MOV_LOAD, OP_MOV_STORE = 0x8B, 0x89
 
 
+_REL32 = struct.Struct("<i")
+
+
 def _imm8(v: int) -> bool:
     return -128 <= v < 128
 
@@ -148,12 +151,13 @@ class Asm:
         return len(self.code) - 4
 
     def link(self) -> bytes:
+        code, labels, pack = self.code, self.labels, _REL32.pack_into
         for offset, label in self.fixups:
-            self.code[offset:offset + 4] = struct.pack("<i", self.labels[label] - (offset + 4))
+            pack(code, offset, labels[label] - (offset + 4))
+        base = self.base + 4
         for offset, target in self.abs_fixups:
-            rel = target - (self.base + offset + 4)
-            self.code[offset:offset + 4] = struct.pack("<i", rel)
-        return bytes(self.code)
+            pack(code, offset, target - (base + offset))
+        return bytes(code)
 
 
 def _rex(w: int, reg: int, index: int, rm: int) -> bytes:
