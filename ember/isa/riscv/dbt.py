@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 #: Longest run of instructions translated as one trace.
-MAX_BLOCK = 64
+MAX_BLOCK = 48
 #: Executions of a block before it is translated. compile() costs about as
 #: much as interpreting a block a hundred times, and most of a static
 #: program's code (start-up, formatting) runs only a handful of times, so
@@ -248,6 +248,8 @@ class Translator:
         #: trace head -> failed aligned-access guards; heads translated without.
         self.guard_misses: dict[int, int] = {}
         self.careful: set[int] = set()
+        #: (pc, after, careful, instructions...) -> compiled trace, survives flushes.
+        self.compiled: dict[tuple[Any, ...], tuple[Any, tuple[int, ...], list[int]]] = {}
         g = machine.globals
         g["IC"] = self.icount
         g["J"] = self.lookup
@@ -365,8 +367,17 @@ class Translator:
     def translate(self, pc: int) -> Block:
         start = time.perf_counter()
         instrs, after = self._decode_trace(pc)
-        source, targets, linemap = self.generate(pc, instrs, after)
-        code = compile(source, f"<block 0x{pc:x}>", "exec")
+        # Code flushed (fence.i, a store into a code page) and decoded again is
+        # usually unchanged: the compiled trace is kept by its instructions.
+        key = (pc, after, pc in self.careful, *instrs)
+        known = self.compiled.get(key) if self.use_cache else None
+        if known is None:
+            source, targets, linemap = self.generate(pc, instrs, after)
+            code = compile(source, f"<block 0x{pc:x}>", "exec")
+            if self.use_cache:
+                self.compiled[key] = code, targets, linemap
+        else:
+            code, targets, linemap = known
         ns: dict[str, Any] = {}
         exec(code, self.m.globals, ns)  # noqa: S102 - running generated code is the point
         slots: list[Any] = [None] * len(targets)
@@ -400,9 +411,10 @@ class Translator:
                 uses[ins.rd] = uses.get(ins.rd, 0) + k.rd
             if k.term == "branch" and (at + ins.imm) & MASK == pc:
                 loops = True
-        # A local costs a load at entry and a store at exit: worth it from two
-        # uses on (each use of x[n] is a subscript), and always in a loop.
-        local = {n for n, c in uses.items() if c >= 2 or loops}
+        # A local costs a load at entry and a store at exit, even when the trace
+        # leaves early: worth it from three uses on (each use of x[n] is a
+        # subscript), and always in a loop.
+        local = {n for n, c in uses.items() if c >= 3 or loops}
         written: set[int] = set()
         targets: list[int] = [pc] if loops else []  # slot 0 of a loop: its own head
 
