@@ -26,6 +26,8 @@ from ember.isa.riscv.dbt import LOOP_SLICE
 from ember.isa.riscv.loader import EHDR, PHDR
 from ember.isa.riscv.memory import SPACE_SIZE
 
+BOX = 0xFFFFFFFF00000000
+
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
                                 reason="the native engine emits x86-64 code")
 
@@ -97,6 +99,37 @@ def atomic(kind: str, rd: int, rs1: int, rs2: int = 0) -> int:
     return f5 << 27 | rs2 << 20 | rs1 << 15 | (2 if width == "w" else 3) << 12 | rd << 7 | 0x2F
 
 
+FP_OPS = {"fadd": 0x00, "fsub": 0x04, "fmul": 0x08, "fdiv": 0x0C, "fsqrt": 0x2C}
+
+
+def fp_op(kind: str, rd: int, rs1: int, rs2: int = 0, rm: int = 7) -> int:
+    """fadd/fsub/fmul/fdiv/fsqrt.{s,d}, fcvt.{s,d}.{w,wu,l,lu}, fsgnj*.d, fmv.*."""
+    name, _, fmt = kind.rpartition(".")
+    if name.startswith("fcvt."):  # fcvt.<fp>.<int>: kind's last part is the integer type
+        fp, src = kind.split(".")[1:]
+        f7 = 0x68 | (fp == "d")
+        rs2 = ("w", "wu", "l", "lu").index(src)
+    elif name in FP_OPS:
+        f7 = FP_OPS[name] | (fmt == "d")
+    elif name.startswith("fsgnj"):
+        f7, rm = 0x11, {"fsgnj": 0, "fsgnjn": 1, "fsgnjx": 2}[name]
+    else:  # fmv.x.d, fmv.d.x, fmv.x.w, fmv.w.x
+        f7 = {"fmv.x.d": 0x71, "fmv.d.x": 0x79, "fmv.x.w": 0x70, "fmv.w.x": 0x78}[kind]
+        rm = rs2 = 0
+    if name == "fsqrt":
+        rs2 = 0
+    return f7 << 25 | rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7 | 0x53
+
+
+def fp_mem(kind: str, freg: int, base: int, imm: int) -> int:
+    """fld/flw (freg = destination) and fsd/fsw (freg = source)."""
+    f3 = 3 if kind in ("fld", "fsd") else 2
+    if kind in ("fld", "flw"):
+        return (imm & 0xFFF) << 20 | base << 15 | f3 << 12 | freg << 7 | 0x07
+    imm &= 0xFFF
+    return (imm >> 5) << 25 | freg << 20 | base << 15 | f3 << 12 | (imm & 31) << 7 | 0x27
+
+
 def u_type(kind: str, rd: int, imm20: int) -> int:
     return (imm20 & 0xFFFFF) << 12 | rd << 7 | (0x37 if kind == "lui" else 0x17)
 
@@ -136,10 +169,12 @@ def code_addr(index: int) -> int:
 
 
 def run(path: Path, engine: str, regs: dict[int, int] | None = None,
-        limit: int | None = 2_000_000) -> dict[str, Any]:
+        limit: int | None = 2_000_000, fregs: list[int] | None = None) -> dict[str, Any]:
     machine = Machine(str(path), [str(path)], [])
     for n, value in (regs or {}).items():
         machine.x[n] = value & M64
+    for n, value in enumerate(fregs or []):
+        machine.f[n] = value & M64
     eng = make_engine(machine, engine)
     out: dict[str, Any] = {}
     try:
@@ -148,6 +183,8 @@ def run(path: Path, engine: str, regs: dict[int, int] | None = None,
         out["fault"] = (type(fault).__name__, fault.pc)
     out["instret"] = machine.instret
     out["x"] = list(machine.x[:32])
+    out["f"] = list(machine.f)
+    out["fcsr"] = (machine.fpu.flags, machine.fpu.frm)
     out["data"] = machine.space.read(DATA, DATA_SIZE)
     out["native_blocks"] = getattr(eng, "native_blocks", 0)
     out["links"] = getattr(eng, "native_links", 0)
@@ -159,15 +196,17 @@ def run(path: Path, engine: str, regs: dict[int, int] | None = None,
 
 
 def same(path: Path, regs: dict[int, int] | None = None,
-         limit: int | None = 2_000_000) -> dict[str, Any]:
+         limit: int | None = 2_000_000, fregs: list[int] | None = None) -> dict[str, Any]:
     """Run under both engines, assert they agree, return the native run."""
-    ref = run(path, "interp", regs, limit)
-    got = run(path, "native", regs, limit)
+    ref = run(path, "interp", regs, limit, fregs)
+    got = run(path, "native", regs, limit, fregs)
     assert got.get("fault") == ref.get("fault")
     assert got.get("status") == ref.get("status")
     if "fault" not in ref:  # the engines count a faulting instruction differently
         assert got["instret"] == ref["instret"]
     assert [hex(v) for v in got["x"]] == [hex(v) for v in ref["x"]]
+    assert [hex(v) for v in got["f"]] == [hex(v) for v in ref["f"]]
+    assert got["fcsr"] == ref["fcsr"]
     assert got["data"] == ref["data"]
     assert got["flushes"] == ref["flushes"]
     return got
@@ -326,6 +365,109 @@ def test_misaligned_atomic_in_native_code_is_a_bus_error(tmp_path: Path, kind: s
     assert got["native_blocks"] >= 1
 
 
+D_EDGES = [0, 1 << 63, 0x3FF0000000000000, 0xBFF0000000000000, 0x7FF0000000000000,
+           0xFFF0000000000000, 0x7FF8000000000000, 0x7FF4000000000000, 0x0000000000000001,
+           0x8000000000000003, 0x0010000000000000, 0x7FEFFFFFFFFFFFFF, 0x3FD5555555555555,
+           0x4008000000000000, 0x001FFFFFFFFFFFFF, 0xC090000000000001]
+S_EDGES = [BOX | v for v in (0, 0x80000000, 0x3F800000, 0xBF800000, 0x7F800000, 0x7FC00000,
+                             0x7FA00000, 0x00000001, 0x80000007, 0x00800000, 0x7F7FFFFF,
+                             0x3EAAAAAB, 0x40400000)] + [0x3F800000, 0x123456789ABCDEF0]
+
+
+@pytest.mark.parametrize("rm", [7, 0, 1, 2, 3, 4])
+@pytest.mark.parametrize("kind", ["fadd.d", "fsub.d", "fmul.d", "fdiv.d", "fsqrt.d",
+                                  "fadd.s", "fsub.s", "fmul.s", "fdiv.s", "fsqrt.s"])
+def test_fp_edge_cases_in_native_code(tmp_path: Path, kind: str, rm: int) -> None:
+    """Every pair of edge values (signed zeros, infinities, quiet and signalling
+    NaNs, subnormals, the largest finite, badly boxed singles) through a hot
+    loop, in every rounding mode (static, and dynamic with frm cycling through
+    RNE, RTZ, RDN and RUP; RMM bails out to Python): results and the fflags of each operation
+    stored to the data area."""
+    edges = D_EDGES if kind.endswith(".d") else S_EDGES
+    pairs = [(a, b) for a in edges for b in edges
+             if not (kind.startswith("fdiv") and _infinite(a) and _zero(b))]
+    body = [fp_mem("fld", 1, 20, 0), fp_mem("fld", 2, 20, 8),
+            fp_op(kind, 3, 1, 0 if kind.startswith("fsqrt") else 2, rm),
+            fp_mem("fsd", 3, 21, 0),
+            i_type("csrrs", 5, 0, 1), s_type("sd", 21, 5, 8), i_type("csrrw", 0, 0, 1),
+            i_type("addi", 20, 20, 16), i_type("addi", 21, 21, 16),
+            i_type("addi", 22, 22, -1),
+            i_type("andi", 6, 22, 3), i_type("csrrw", 0, 6, 2)]  # frm = pairs left & 3
+    inner = [*body, b_type("bne", 22, 0, -4 * len(body))]
+    restart = [r_type("add", 20, 23, 0), r_type("add", 21, 25, 0), r_type("add", 22, 24, 0)]
+    words = [*li(30, 2), *restart, *inner, i_type("addi", 30, 30, -1),
+             b_type("bne", 30, 0, -4 * (len(inner) + len(restart) + 1)), *li(10, 0), *EXIT]
+    if len(words) % 2:
+        words.append(NOP)
+    table = struct.pack(f"<{2 * len(pairs)}Q", *(v for pair in pairs for v in pair))
+    prog = elf(words, tmp_path, kind.replace(".", "_"), table)
+    got = same(prog, {23: code_addr(len(words)), 24: len(pairs), 25: DATA})
+    assert got["native_blocks"] >= 1
+
+
+def _infinite(v: int) -> bool:
+    return v & 0x7FFFFFFFFFFFFFFF == 0x7FF0000000000000 or v & 0xFFFFFFFF7FFFFFFF == BOX | 0x7F800000
+
+
+def _zero(v: int) -> bool:
+    return v & 0x7FFFFFFFFFFFFFFF == 0 or v & 0xFFFFFFFF7FFFFFFF == BOX
+
+
+INF_OVER_ZERO = """
+    .globl _start
+_start:
+    li t0, 0x7ff0000000000000
+    fmv.d.x f1, t0
+    fmv.d.x f2, zero
+    li s0, 40
+1:  fdiv.d f3, f1, f2
+    csrrw a0, fflags, zero      # a0 = the flags of this division
+    addi s0, s0, -1
+    bnez s0, 1b
+    li a7, 93
+    ecall
+"""
+
+
+def test_infinity_over_zero_is_exact_like_qemu(asm_dir: Path, qemu: str) -> None:
+    """inf / 0 is an exact infinity: IEEE 754 (and qemu) raise no flag (DZ is for
+    finite dividends). Python's soft-float (the other tiers) raises DZ here,
+    which is why the edge-case tables above leave these pairs out."""
+    import subprocess
+
+    from isa_support import assemble
+
+    prog = assemble(asm_dir, "infdiv", INF_OVER_ZERO)
+    got = run(prog, "native")
+    assert got["native_blocks"] >= 1
+    assert got["f"][3] == 0x7FF0000000000000
+    ref = subprocess.run([qemu, str(prog)], capture_output=True, timeout=30, check=False)
+    assert got["status"] == ref.returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["fcvt.d.w", "fcvt.d.wu", "fcvt.d.l", "fcvt.d.lu", "fcvt.s.w",
+                                  "fcvt.s.wu", "fcvt.s.l", "fcvt.s.lu", "fmv.x.d", "fmv.x.w",
+                                  "fmv.d.x", "fmv.w.x", "fsgnj.d", "fsgnjn.d", "fsgnjx.d"])
+def test_fp_conversions_and_moves_in_native_code(tmp_path: Path, kind: str) -> None:
+    """Integer edge values through conversions and bit moves, hot, in all modes."""
+    to_int = kind in ("fmv.x.d", "fmv.x.w")
+    from_int = kind.startswith("fcvt") or kind in ("fmv.d.x", "fmv.w.x")
+    op = fp_op(kind, 5 if to_int else 3, 1 if not from_int else 6, 2, 7)
+    body = [i_type("ld", 6, 20, 0), fp_mem("fld", 1, 20, 0), fp_mem("fld", 2, 20, 8), op,
+            fp_mem("fsd", 3, 21, 0), s_type("sd", 21, 5, 8),
+            i_type("csrrs", 7, 0, 1), s_type("sd", 21, 7, 16),
+            i_type("addi", 20, 20, 8), i_type("addi", 21, 21, 24),
+            i_type("andi", 8, 31, 3), i_type("csrrw", 0, 8, 2)]
+    values = EDGES + D_EDGES + S_EDGES
+    tail = struct.pack(f"<{len(values) + 1}Q", *values, 0)
+    words = loop(body, count=len(values))
+    if len(words) % 2:
+        words.append(NOP)
+    prog = elf(words, tmp_path, kind.replace(".", "_"), tail)
+    got = same(prog, {20: code_addr(len(words)), 21: DATA})
+    assert got["native_blocks"] >= 1
+
+
 # -- control flow, counting, limits ---------------------------------------------------------
 def test_recursive_calls_and_returns_chain_natively(tmp_path: Path) -> None:
     """fib(n) by plain recursion: calls (jal) and returns (jalr) between native
@@ -405,8 +547,27 @@ _csr = st.tuples(st.sampled_from(sorted(CSRS)), REG, st.integers(0, 31),
 _atomic = st.tuples(st.sampled_from(sorted(f"{op}.{w}" for op in [*AMOS, "lr", "sc"]
                                           for w in "wd")), REG, st.just(30), REG).map(
     lambda t: atomic(t[0], t[1], t[2], 0 if t[0].startswith("lr") else t[3]))
+FREG = st.integers(0, 31)
+# No fdiv: the reference (Python soft-float) raises DZ for inf / 0, unlike IEEE
+# and qemu (see test_infinity_over_zero_is_exact_like_qemu); the edge-case
+# tables above cover fdiv.
+_fparith = st.tuples(st.sampled_from([f"{op}.{p}" for op in FP_OPS if op != "fdiv"
+                                      for p in "sd"]), FREG, FREG,
+                     FREG, st.sampled_from([7, 7, 7, 0, 1, 2, 3])).map(
+    lambda t: fp_op(t[0], t[1], t[2], t[3], t[4]))
+_fpmove = st.one_of(
+    st.tuples(st.sampled_from(["fmv.x.d", "fmv.x.w"]), REG, FREG).map(
+        lambda t: fp_op(t[0], t[1], t[2])),
+    st.tuples(st.sampled_from(["fmv.d.x", "fmv.w.x"]), FREG, REG).map(
+        lambda t: fp_op(t[0], t[1], t[2])),
+    st.tuples(st.sampled_from([f"fcvt.{p}.{i}" for p in "sd" for i in ("w", "wu", "l", "lu")]),
+              FREG, REG).map(lambda t: fp_op(t[0], t[1], t[2])),
+    st.tuples(st.sampled_from(["fsgnj.d", "fsgnjn.d", "fsgnjx.d"]), FREG, FREG, FREG).map(
+        lambda t: fp_op(t[0], t[1], t[2], t[3])),
+    st.tuples(st.sampled_from(["fld", "flw", "fsd", "fsw"]), FREG, st.integers(-64, 256)).map(
+        lambda t: fp_mem(t[0], t[1], 30, t[2])))
 INSTRUCTION = st.one_of(_alu, _alu, _imm, _shift, _upper, _load, _load, _store, _store, _csr,
-                        _atomic, st.just("branch"), st.just("jal"))
+                        _atomic, _fparith, _fparith, _fpmove, st.just("branch"), st.just("jal"))
 
 
 def _assemble_body(items: list[Any], draw_branch: list[tuple[str, int, int, int]]) -> list[int]:
@@ -433,12 +594,14 @@ def _assemble_body(items: list[Any], draw_branch: list[tuple[str, int, int, int]
        values=st.lists(st.one_of(st.sampled_from(EDGES), st.integers(0, M64),
                                  st.integers(DATA, DATA + DATA_SIZE),
                                  st.integers(SPACE_SIZE - 64, SPACE_SIZE + 64)),
-                       min_size=29, max_size=29))
+                       min_size=29, max_size=29),
+       fvalues=st.lists(st.one_of(st.sampled_from(D_EDGES + S_EDGES), st.integers(0, M64)),
+                        min_size=32, max_size=32))
 def test_random_hot_code_matches_the_interpreter(tmp_path_factory: pytest.TempPathFactory,
                                                   items: list[Any], branches: Any,
-                                                  values: list[int]) -> None:
+                                                  values: list[int], fvalues: list[int]) -> None:
     body = _assemble_body(items, branches)
     prog = elf(loop(body, count=40), tmp_path_factory.mktemp("fuzz"), "random")
     regs = {n + 1: v for n, v in enumerate(values)}
     regs[30] = DATA + 0x800
-    same(prog, regs)
+    same(prog, regs, fregs=fvalues)

@@ -68,7 +68,31 @@ COUNT, MEM, MAP, TABLE = 32, 33, 34, 35
 FFLAGS, FRM = 36, 37
 #: The LR reservation (Machine.reservation; NO_RESERVATION for None).
 RESERVATION = 38
-SLOTS = 39
+#: f0..f31 (raw bit patterns, as in Machine.f), copied in and out only once
+#: some native code uses floating point.
+FBASE = 40
+#: Byte offsets in the register array: MXCSR scratch, the host's MXCSR
+#: (saved at entry, restored at every exit), MXCSR per x86 rounding mode, and
+#: the map from x86 exception flags to RISC-V fflags.
+MXCSR_SCRATCH = 8 * 72
+MXCSR_SAVE = 8 * 73
+MXCSR_MODES = 8 * 74
+FLAG_MAP = 8 * 76
+SLOTS = 84
+#: MXCSR with every exception masked, flags clear, no flush-to-zero.
+MXCSR_BASE = 0x1F80
+#: RISC-V rounding mode (RNE, RTZ, RDN, RUP) -> x86 rounding control.
+X86_RC = (0, 3, 1, 2)
+RNE, DYN = 0, 7
+CANONICAL_D, CANONICAL_S = 0x7FF8000000000000, 0x7FC00000
+BOX = 0xFFFFFFFF00000000
+#: x86 MXCSR flags (IE, DE, ZE, OE, UE, PE) -> RISC-V (NV, -, DZ, OF, UF, NX).
+X86_FLAGS = ((0x01, 0x10), (0x04, 0x08), (0x08, 0x04), (0x10, 0x02), (0x20, 0x01))
+FP_ARITH = {"fadd": 0x58, "fsub": 0x5C, "fmul": 0x59, "fdiv": 0x5E, "fsqrt": 0x51}
+FP_CONVERT = {f"fcvt.{p}.{i}" for p in "sd" for i in ("w", "wu", "l", "lu")}
+FP_NATIVE = ({f"{op}.{p}" for op in FP_ARITH for p in "sd"} | FP_CONVERT | {
+    "fld", "flw", "fsd", "fsw", "fmv.x.d", "fmv.x.w", "fmv.d.x", "fmv.w.x",
+    "fsgnj.d", "fsgnjn.d", "fsgnjx.d"})
 #: No LR/SC address is odd.
 NO_RESERVATION = 1
 AMO_OPS = ("add", "swap", "xor", "or", "and", "min", "max", "minu", "maxu")
@@ -117,7 +141,7 @@ SUPPORTED = (set(BRANCH_CC) | set(ALU_RR) | set(ALU_RI) | set(SHIFTS) | set(LOAD
                  "lui", "auipc", "slti", "sltiu", "slli", "srli", "srai", "slt", "sltu",
                  "addiw", "slliw", "srliw", "sraiw", "addw", "subw", "sllw", "srlw", "sraw",
                  "mul", "mulh", "mulhu", "mulhsu", "mulw", "jal", "jalr", "fence"} | CSRS
-             | ATOMICS)
+             | ATOMICS | FP_NATIVE)
 #: A native block entered from Python that runs fewer instructions than this
 #: per entry on average (measured over DEMOTE_AFTER entries) costs more in
 #: the entry (register copies, the ctypes call) than it saves: Python entries
@@ -167,6 +191,12 @@ class NativeTranslator(Translator):
         self.regs[MEM] = ctypes.addressof(self._mem_anchor)
         self.regs[MAP] = ctypes.addressof(self._map_anchor)
         self.regs[TABLE] = ctypes.addressof(self.table)
+        modes = struct.pack("<4I", *(MXCSR_BASE | rc << 13 for rc in X86_RC))
+        flag_map = bytes(sum(rv for xv, rv in X86_FLAGS if i & xv) for i in range(64))
+        ctypes.memmove(self.regs_addr + MXCSR_MODES, modes, len(modes))
+        ctypes.memmove(self.regs_addr + FLAG_MAP, flag_map, len(flag_map))
+        #: Set once native code uses f registers: wrappers copy them from then on.
+        self.fp_used = [False]
         #: Native code can only index the space with a sign-extended imm32 bound.
         self.space_size = machine.space.size
         self.enabled = cache and 8 < self.space_size < 1 << 31
@@ -198,10 +228,12 @@ class NativeTranslator(Translator):
         asm.load(X.R9, X.RDI, 8 * MAP)
         asm.load(X.R10, X.RDI, 8 * TABLE)
         asm.zero(X.R8)
+        asm.emit(0x0F, 0xAE, 0x9F, struct.pack("<i", MXCSR_SAVE))  # stmxcsr [rdi + save]
         asm.emit(0xFF, 0xE0)  # jmp rax
         exit_at = asm.here()
         # exit: rax = next guest pc (| 1: run that instruction in Python first).
         asm.store(X.RDI, 8 * COUNT, X.R8)
+        asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SAVE))  # ldmxcsr [rdi + save]
         asm.emit(0xC3)
         blob = asm.link()
         self.code[0:len(blob)] = blob
@@ -376,6 +408,7 @@ class NativeTranslator(Translator):
             asm.jmp("exit")
         asm.label("exit")
         asm.store(X.RDI, 8 * COUNT, X.R8)
+        asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SAVE))  # ldmxcsr [rdi + save]
         asm.emit(0xC3)  # ret
         blob = asm.link()
         if base + len(blob) > CODE_SIZE:
@@ -447,6 +480,10 @@ class NativeTranslator(Translator):
             return
         if kind in CSRS:
             self._csr(asm, ins)
+            return
+        if kind in FP_NATIVE:
+            self.fp_used[0] = True
+            self._fp(asm, at, ins, stub(pending(), at | 1), address)
             return
         if kind in ATOMICS:
             self._atomic(asm, at, ins, stub(pending(), at | 1))
@@ -570,6 +607,124 @@ class NativeTranslator(Translator):
         if rd:
             asm.store(X.RDI, 8 * rd, X.RCX)
 
+    def _fp(self, asm: X.Asm, at: int, ins: Instr, bail: str,
+            address: Callable[[Instr, int, int], None]) -> None:
+        """Floating point through SSE, with RISC-V's results: NaNs canonical,
+        singles NaN-boxed (an unboxed operand bails out: Python reads it as
+        the canonical NaN), fflags from the x86 exception flags of each
+        operation. RMM and reserved rounding modes bail out."""
+        kind, rd, rs1, rs2 = ins.kind, ins.rd, ins.rs1, ins.rs2
+        fd, f1, f2 = 8 * (FBASE + rd), 8 * (FBASE + rs1), 8 * (FBASE + rs2)
+        if kind in ("fld", "flw"):
+            width = 8 if kind == "fld" else 4
+            address(ins, width, at)
+            asm.op_sib(0x8B, X.RCX, X.RSI, X.RAX, int(width == 8))  # mov rcx/ecx, [rsi + rax]
+            if width == 4:
+                asm.mov_imm(X.RDX, BOX)
+                asm.op_rr(0x09, X.RDX, X.RCX)  # or rcx, rdx
+            asm.store(X.RDI, fd, X.RCX)
+            return
+        if kind in ("fsd", "fsw"):
+            width = 8 if kind == "fsd" else 4
+            address(ins, width, at)
+            asm.mov_rr(X.RCX, X.RAX)
+            asm.shift_imm(X.SHR, X.RCX, PAGE_SHIFT)
+            asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], 0
+            asm.emit(0)
+            asm.jcc(X.CC_NE, bail)
+            asm.load(X.RCX, X.RDI, f2)
+            asm.op_sib(0x89, X.RCX, X.RSI, X.RAX, int(width == 8))
+            return
+        if kind in ("fmv.x.d", "fmv.x.w"):
+            if rd:
+                if kind == "fmv.x.d":
+                    asm.load(X.RAX, X.RDI, f1)
+                else:
+                    asm.op_rm(0x63, X.RAX, X.RDI, f1)  # movsxd rax, dword [f1]
+                asm.store(X.RDI, 8 * rd, X.RAX)
+            return
+        if kind in ("fmv.d.x", "fmv.w.x"):
+            if kind == "fmv.d.x":
+                asm.load(X.RAX, X.RDI, 8 * rs1)
+            else:
+                asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
+                asm.mov_imm(X.RCX, BOX)
+                asm.op_rr(0x09, X.RCX, X.RAX)  # or rax, rcx
+            asm.store(X.RDI, fd, X.RAX)
+            return
+        if kind.startswith("fsgnj"):
+            asm.load(X.RAX, X.RDI, f1)
+            asm.shift_imm(X.SHL, X.RAX, 1)
+            asm.shift_imm(X.SHR, X.RAX, 1)  # |f1|
+            asm.load(X.RCX, X.RDI, f2)
+            if kind == "fsgnjx.d":
+                asm.load(X.RDX, X.RDI, f1)
+                asm.op_rr(0x31, X.RDX, X.RCX)  # xor rcx, rdx: sign of f1 ^ f2
+            elif kind == "fsgnjn.d":
+                asm.op_rr(0xF7, 2, X.RCX)  # not rcx
+            asm.shift_imm(X.SHR, X.RCX, 63)
+            asm.shift_imm(X.SHL, X.RCX, 63)
+            asm.op_rr(0x09, X.RCX, X.RAX)  # or rax, rcx
+            asm.store(X.RDI, fd, X.RAX)
+            return
+        single = kind.endswith(".s") or kind.startswith("fcvt.s.")
+        # The rounding mode: static, or frm at run time; RMM/reserved: Python.
+        rm = ins.ex & 7
+        if rm == DYN:
+            asm.load(X.RAX, X.RDI, 8 * FRM)
+            asm.imm_group(X.CMP, X.RAX, 3)
+            asm.jcc(X.CC_A, bail)
+            asm.emit(0x8B, 0x84, 0x87, struct.pack("<i", MXCSR_MODES))  # mov eax, [rdi+rax*4+m]
+            asm.emit(0x89, 0x87, struct.pack("<i", MXCSR_SCRATCH))  # mov [rdi + scratch], eax
+        elif rm <= 3:
+            asm.emit(0xC7, 0x87, struct.pack("<iI", MXCSR_SCRATCH, MXCSR_BASE | X86_RC[rm] << 13))
+        else:
+            asm.jmp(bail)
+            return
+        prefix = 0xF3 if single else 0xF2
+        if kind in FP_CONVERT:
+            source = kind.rsplit(".", 1)[1]
+            asm.load(X.RAX, X.RDI, 8 * rs1, w=int(source in ("l", "lu")))
+            if source == "w":
+                asm.movsxd(X.RAX, X.RAX)
+            elif source == "lu":
+                asm.op_rr(0x85, X.RAX, X.RAX)  # test rax, rax
+                asm.jcc(0x8, bail)  # js: 2^63 and above do not fit a signed convert
+            asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
+            asm.emit(prefix, 0x48, 0x0F, 0x2A, 0xC0)  # cvtsi2sd/ss xmm0, rax
+        else:
+            operands = (f1,) if kind.startswith("fsqrt") else (f1, f2)
+            if single:  # NaN boxing: an operand whose upper half is not all ones
+                for disp in operands:
+                    asm.load(X.RAX, X.RDI, disp)
+                    asm.shift_imm(X.SHR, X.RAX, 32)
+                    asm.imm_group(X.CMP, X.RAX, -1, w=0)
+                    asm.jcc(X.CC_NE, bail)
+            for xmm, disp in enumerate(operands):
+                # movss/movsd xmm, [rdi + disp]
+                asm.emit(prefix, 0x0F, 0x10, 0x87 | xmm << 3, struct.pack("<i", disp))
+            asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
+            opcode = FP_ARITH[kind.split(".")[0]]
+            asm.emit(prefix, 0x0F, opcode, 0xC0 if opcode == 0x51 else 0xC1)
+        asm.emit(0x0F, 0xAE, 0x9F, struct.pack("<i", MXCSR_SCRATCH))  # stmxcsr
+        asm.emit(0x8B, 0x87, struct.pack("<i", MXCSR_SCRATCH))  # mov eax, [rdi + scratch]
+        asm.imm_group(X.AND, X.RAX, 0x3D, w=0)  # the flags, without DE
+        asm.emit(0x0F, 0xB6, 0x8C, 0x07, struct.pack("<i", FLAG_MAP))  # movzx ecx, [rdi+rax+map]
+        asm.op_rm(0x09, X.RCX, X.RDI, 8 * FFLAGS)  # or [fflags], rcx
+        # Any NaN result is the canonical NaN.
+        asm.emit(*((0x0F, 0x2E, 0xC0) if single else (0x66, 0x0F, 0x2E, 0xC0)))  # ucomis xmm0
+        if single:
+            asm.emit(0x66, 0x0F, 0x7E, 0xC0)  # movd eax, xmm0
+            asm.mov_imm(X.RCX, CANONICAL_S)
+            asm.emit(0x0F, 0x4A, 0xC1)  # cmovp eax, ecx
+            asm.mov_imm(X.RCX, BOX)
+            asm.op_rr(0x09, X.RCX, X.RAX)  # or rax, rcx
+        else:
+            asm.emit(0x66, 0x48, 0x0F, 0x7E, 0xC0)  # movq rax, xmm0
+            asm.mov_imm(X.RCX, CANONICAL_D)
+            asm.emit(0x48, 0x0F, 0x4A, 0xC1)  # cmovp rax, rcx
+        asm.store(X.RDI, fd, X.RAX)
+
     @staticmethod
     def _csr(asm: X.Asm, ins: Instr) -> None:
         """fflags/frm/fcsr read-modify-write, as Machine.csr does it."""
@@ -668,6 +823,7 @@ class NativeTranslator(Translator):
         """The Python block that enters native code at buffer offset host."""
         m = self.m
         regs, x, ic, fpu = self.regs, m.x, self.icount, m.fpu
+        f, fp_used = m.f, self.fp_used
         enter, raddr, entry = self.enter, self.regs_addr, self.code_addr + host
         cget, lookup, bail = self.cache.get, self.lookup, self._bail
         entries = retired = 0
@@ -678,12 +834,16 @@ class NativeTranslator(Translator):
             if demoted is not None:
                 return demoted()
             regs[1:32] = x[1:32]
+            if fp_used[0]:
+                regs[FBASE:FBASE + 32] = f
             regs[FFLAGS] = fpu.flags
             regs[FRM] = fpu.frm
             resv = m.reservation
             regs[RESERVATION] = NO_RESERVATION if resv is None else resv
             r = enter(raddr, entry)
             x[1:32] = regs[1:32]
+            if fp_used[0]:
+                f[:] = regs[FBASE:FBASE + 32]
             fpu.flags = regs[FFLAGS]
             fpu.frm = regs[FRM]
             resv = regs[RESERVATION]
