@@ -150,6 +150,28 @@ DEMOTE_BELOW = 12
 DEMOTE_AFTER = 200
 
 
+#: Operations whose code has no labels, so it can be reused as bytes, and
+#: those among them whose code depends on their pc.
+CACHEABLE = SUPPORTED - set(LOADS) - set(STORES) - ATOMICS - FP_NATIVE - DIVS - set(BRANCH_CC)
+POSITIONAL = {"auipc", "jal", "jalr"}
+
+
+def _encodings(emit: Callable[[X.Asm, int], None]) -> list[bytes]:
+    """The bytes of one instruction form for each guest register."""
+    out = []
+    for n in range(32):
+        asm = X.Asm(0)
+        emit(asm, n)
+        out.append(asm.link())
+    return out
+
+
+_LOAD_RAX = _encodings(lambda asm, n: asm.load(X.RAX, X.RDI, 8 * n))
+_STORE_RCX = _encodings(lambda asm, n: asm.store(X.RDI, 8 * n, X.RCX))
+_LOAD_OPS = {kind: X._enc_sib(opcode, X.RCX, X.RSI, X.RAX, w, b"")
+             for kind, (_, opcode, w) in LOADS.items()}
+
+
 def _table_index(pc: int) -> int:
     """Slot of pc in the jump table (the native dispatch computes the same)."""
     return ((pc ^ (pc >> TABLE_FOLD)) >> 1) & (TABLE_ENTRIES - 1)
@@ -210,6 +232,10 @@ class NativeTranslator(Translator):
         self.pending: dict[int, list[int]] = {}
         self.native_blocks = 0
         self.native_links = 0
+        #: Machine code of instructions that need no labels, by instruction.
+        self._chunks: dict[Any, bytes] = {}
+        #: cmp rax, space size - width, by width.
+        self._cmp_size = {w: X._enc_imm(X.CMP, X.RAX, self.space_size - w, 1) for w in (1, 2, 4, 8)}
         self.demotions = 0
         self._reset_table()
 
@@ -326,6 +352,7 @@ class NativeTranslator(Translator):
             landing.add(index[region.after])
             backward.add(index[region.after])
 
+        cmp_size = self._cmp_size
         stubs: list[tuple[str, int, int]] = []  # (label, instructions to count, rax value)
         chains: list[tuple[int, int]] = []  # (rel32 offset in asm, guest target)
         pending = 0  # instructions executed since r8 was last brought up to date
@@ -379,9 +406,30 @@ class NativeTranslator(Translator):
                 if i in backward:
                     asm.imm_group(X.CMP, X.R8, LOOP_SLICE)
                     asm.jcc(X.CC_AE, stub(0, at))
-            self._instruction(asm, at, ins, address, stub, lambda: pending)
-            pending += 1
             kind = ins.kind
+            if kind in LOADS:  # the commonest case, inline
+                width, opcode, w = LOADS[kind]
+                code = asm.code
+                code += _LOAD_RAX[ins.rs1]
+                if ins.imm:
+                    code += X._enc_imm(X.ADD, X.RAX, ins.imm, 1)
+                code += cmp_size[width]
+                asm.jcc(X.CC_A, stub(pending, at | 1))
+                code += _LOAD_OPS[kind]
+                if ins.rd:
+                    code += _STORE_RCX[ins.rd]
+            elif kind in CACHEABLE:
+                # Code that depends only on the instruction (and its pc): reuse it.
+                key = (ins, at) if kind in POSITIONAL else ins
+                chunk = self._chunks.get(key)
+                if chunk is None:
+                    sub = X.Asm(0)
+                    self._instruction(sub, at, ins, address, stub, lambda: pending)
+                    chunk = self._chunks[key] = sub.link()
+                asm.code += chunk
+            else:
+                self._instruction(asm, at, ins, address, stub, lambda: pending)
+            pending += 1
             if kind in BRANCH_CC:
                 sync()
                 asm.load(X.RAX, X.RDI, 8 * ins.rs1)
