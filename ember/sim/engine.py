@@ -137,6 +137,7 @@ class Simulation:
         self.m_vm: list[int] = []
         self.m_dst: list[int] = []
         self.m_end: list[float] = []
+        self.m_seq: list[int] = []  # position of the VM in its destination's list
         self.migrations = 0
         self.migration_time = 0.0
         self.removed = 0
@@ -185,8 +186,16 @@ class Simulation:
         in_alloc = floor_shares(in_ask * scale[mdst], scale[mdst] < 1, self.cloudsim)
         # the source is charged for the whole VM: the 90 % share divided by 0.9
         charged = np.where(mig, alloc / MIGRATION_KEEP, alloc)
-        used = np.bincount(host, np.where(on, charged, 0.0), minlength=nh) + np.bincount(mdst, in_alloc, minlength=nh)
-        requested = np.bincount(host, np.where(on, req, 0.0), minlength=nh) + np.bincount(mdst, req[mvm], minlength=nh)
+        # Per-host sums run in the order of the host's VM list (placements and
+        # completed migrations append, so do migrations as they start), one
+        # addition after the other as CloudSim does: a different order changes
+        # the last bits, and a tie between hosts can then break the other way.
+        own = np.flatnonzero(on)
+        at = np.concatenate([self.host_of[own], mdst])
+        seq = np.argsort(np.concatenate([self.order[own], np.array(self.m_seq, dtype=np.int64)]), kind="stable")
+        at = at[seq]
+        used = np.bincount(at, np.concatenate([charged[own], in_alloc])[seq], minlength=nh)
+        requested = np.bincount(at, np.concatenate([req[own], req[mvm]])[seq], minlength=nh)
         util = used / self.h.mips
         util = np.where((util > 1) & (util < UTILIZATION_ROUNDING), 1.0, util)
         return {"req": req, "on": on, "alloc": alloc, "used": used, "requested": requested, "util": util, "mig": mig}
@@ -205,11 +214,14 @@ class Simulation:
                 was = self.u_last > 0
                 p0 = power_of(self.tables, self.h.kind, self.u_last)
                 p1 = power_of(self.tables, self.h.kind, s["util"])
-                self.energy_j += float(((p0 + (p1 - p0) / 2) * dt)[was].sum())
+                # host by host, one addition after the other (CloudSim's order)
+                joules = np.where(was, (p0 + (p1 - p0) / 2) * dt, 0.0)
+                self.energy_j += float(np.cumsum(joules)[-1]) if joules.size else 0.0
         self.t_last = t
         if regular:
             self.hist[:, 1:] = self.hist[:, :-1]
-            self.hist[:, 0] = s["req"] / self.v.mips
+            # the utilisation itself, not request / MIPS (which can differ in the last bit)
+            self.hist[:, 0] = np.where(self.alive, self.utilization_at(t), 0.0)
             self.hist_len = np.minimum(self.hist_len + self.alive, HISTORY_LENGTH)
         self.record(t, s)
         return s
@@ -234,6 +246,7 @@ class Simulation:
         self.m_vm = [self.m_vm[i] for i in keep]
         self.m_dst = [self.m_dst[i] for i in keep]
         self.m_end = [self.m_end[i] for i in keep]
+        self.m_seq = [self.m_seq[i] for i in keep]
         self.migrating[:] = False
         if self.m_vm:
             self.migrating[np.array(self.m_vm, dtype=np.intp)] = True
@@ -302,6 +315,7 @@ class Simulation:
             self.m_vm.append(m.vm)
             self.m_dst.append(m.target)
             self.m_end.append(t + seconds)
+            self.m_seq.append(self._next_seq())  # appended to the destination's list
             self.migrating[m.vm] = True
             self.migration_time += seconds
         self.migrations += len(plan.migrations)
