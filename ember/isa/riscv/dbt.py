@@ -2,7 +2,8 @@
 
 A block is first run by the interpreter's handlers; once it has run
 HOT_THRESHOLD times it is translated into a *trace*: the instructions from its
-pc along the fall-through path of conditional branches, through direct jumps,
+pc along the direction each conditional branch took most often while its code
+was cold (the fall-through when unknown), through direct jumps,
 *into* called functions (jal with a link register) and back out of them at
 their return (a ``ret`` whose target is the predicted return address, guarded
 by one comparison), up to MAX_BLOCK instructions. The operations' templates
@@ -248,6 +249,10 @@ class Translator:
         #: trace head -> failed aligned-access guards; heads translated without.
         self.guard_misses: dict[int, int] = {}
         self.careful: set[int] = set()
+        #: Cold executions ending at a pc, and how many of them jumped away
+        #: (a taken branch): traces follow a branch's usual direction.
+        self.branch_seen: dict[int, int] = {}
+        self.branch_taken: dict[int, int] = {}
         #: (pc, after, careful, instructions...) -> compiled trace, survives flushes.
         self.compiled: dict[tuple[Any, ...], tuple[Any, tuple[int, ...], list[int]]] = {}
         g = machine.globals
@@ -279,6 +284,7 @@ class Translator:
         predecode = self.interp.predecode
         where = self.cold_pc
         icount = self.icount
+        seen, taken = self.branch_seen, self.branch_taken
         count = 0
 
         def cold() -> Any:
@@ -303,6 +309,11 @@ class Translator:
             finally:
                 icount[0] += n
                 self.cold_instructions += n
+            # The profile traces are built from: which way this block's last
+            # instruction went (only a branch that ran goes either way).
+            seen[p] = seen.get(p, 0) + 1
+            if q != p + 4 and q != p + 2:
+                taken[p] = taken.get(p, 0) + 1
             return self.lookup(q)
 
         cold.cold = True  # type: ignore[attr-defined]
@@ -351,8 +362,17 @@ class Translator:
             out.append((addr, ins))
             seen.add(addr)
             term = OPS[ins.kind].term
-            if term is None or term == "branch":
+            if term is None:
                 addr += ins.length
+            elif term == "branch":
+                # Follow the direction the branch took most often while cold
+                # (the fall-through when nothing is known): fewer side exits.
+                target = (addr + ins.imm) & MASK
+                runs = self.branch_seen.get(addr, 0)
+                if runs and 2 * self.branch_taken.get(addr, 0) > runs and target != addr + ins.length:
+                    addr = target
+                else:
+                    addr += ins.length
             elif term == "jal":
                 if ins.rd:
                     returns.append((ins.rd, addr + ins.length))
@@ -513,8 +533,15 @@ class Translator:
                 continue
             if term == "branch":
                 cond = _condition(ins.kind, k.cond, r1, r2)
-                body.append((0, at, f"if {cond}:"))
-                goto(1, at, executed, (at + ins.imm) & MASK)
+                target = (at + ins.imm) & MASK
+                if target != npc and (instrs[i + 1][0] if i < last else after) == target:
+                    # The trace follows the taken direction: the side exit is
+                    # the fall-through.
+                    body.append((0, at, f"if not ({cond}):"))
+                    goto(1, at, executed, npc)
+                else:
+                    body.append((0, at, f"if {cond}:"))
+                    goto(1, at, executed, target)
                 continue
             if term == "jal":
                 if rd:
