@@ -90,7 +90,12 @@ BOX = 0xFFFFFFFF00000000
 X86_FLAGS = ((0x01, 0x10), (0x04, 0x08), (0x08, 0x04), (0x10, 0x02), (0x20, 0x01))
 FP_ARITH = {"fadd": 0x58, "fsub": 0x5C, "fmul": 0x59, "fdiv": 0x5E, "fsqrt": 0x51}
 FP_CONVERT = {f"fcvt.{p}.{i}" for p in "sd" for i in ("w", "wu", "l", "lu")}
-FP_NATIVE = ({f"{op}.{p}" for op in FP_ARITH for p in "sd"} | FP_CONVERT | {
+#: Comparisons: x86 (ucomis: quiet, comis: signalling) and the setcc of each.
+FP_COMPARE = {"feq": (0x2E, 0x94), "flt": (0x2F, 0x92), "fle": (0x2F, 0x96)}
+#: fcvt to integers (in range only: x86 signals IE where RISC-V saturates).
+FP_TO_INT = {f"fcvt.{i}.{p}" for p in "sd" for i in ("w", "wu", "l", "lu")}
+FP_NATIVE = ({f"{op}.{p}" for op in FP_ARITH for p in "sd"} | FP_CONVERT | FP_TO_INT | {
+    f"{op}.{p}" for op in FP_COMPARE for p in "sd"} | {
     "fld", "flw", "fsd", "fsw", "fmv.x.d", "fmv.x.w", "fmv.d.x", "fmv.w.x",
     "fsgnj.d", "fsgnjn.d", "fsgnjx.d"})
 #: No LR/SC address is odd.
@@ -232,6 +237,8 @@ class NativeTranslator(Translator):
         self.pending: dict[int, list[int]] = {}
         self.native_blocks = 0
         self.native_links = 0
+        #: Bumped by every flush; a wrapper from an older generation is stale.
+        self.generation = [0]
         #: Machine code of instructions that need no labels, by instruction.
         self._chunks: dict[Any, bytes] = {}
         #: cmp rax, space size - width, by width.
@@ -273,6 +280,7 @@ class NativeTranslator(Translator):
     def flush(self) -> None:
         """Code was invalidated: forget every native block too."""
         super().flush()
+        self.generation[0] += 1
         self.entries.clear()
         self.pending.clear()
         self.code_used = self.runtime_end
@@ -716,6 +724,33 @@ class NativeTranslator(Translator):
             asm.store(X.RDI, fd, X.RAX)
             return
         single = kind.endswith(".s") or kind.startswith("fcvt.s.")
+        prefix = 0xF3 if single else 0xF2
+        if single and not kind.startswith("fcvt.s."):
+            # NaN boxing: an operand whose upper half is not all ones reads as
+            # the canonical NaN in Python; leave those to it.
+            operands = (f1,) if kind.startswith(("fsqrt", "fcvt")) else (f1, f2)
+            for disp in operands:
+                asm.load(X.RAX, X.RDI, disp)
+                asm.shift_imm(X.SHR, X.RAX, 32)
+                asm.imm_group(X.CMP, X.RAX, -1, w=0)
+                asm.jcc(X.CC_NE, bail)
+        name = kind.split(".")[0]
+        if name in FP_COMPARE:
+            opcode, setcc = FP_COMPARE[name]
+            asm.emit(0xC7, 0x87, struct.pack("<iI", MXCSR_SCRATCH, MXCSR_BASE))
+            asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
+            for xmm, disp in enumerate((f1, f2)):
+                asm.emit(prefix, 0x0F, 0x10, 0x87 | xmm << 3, struct.pack("<i", disp))
+            asm.zero(X.RAX)
+            asm.zero(X.RDX)
+            asm.emit(*((0x0F, opcode, 0xC1) if single else (0x66, 0x0F, opcode, 0xC1)))
+            asm.emit(0x0F, setcc, 0xC0)  # setcc al
+            asm.emit(0x0F, 0x9B, 0xC2)  # setnp dl: false when unordered
+            asm.op_rr(0x21, X.RDX, X.RAX)  # and rax, rdx
+            self._fp_flags(asm)
+            if rd:
+                asm.store(X.RDI, 8 * rd, X.RAX)
+            return
         # The rounding mode: static, or frm at run time; RMM/reserved: Python.
         rm = ins.ex & 7
         if rm == DYN:
@@ -729,7 +764,31 @@ class NativeTranslator(Translator):
         else:
             asm.jmp(bail)
             return
-        prefix = 0xF3 if single else 0xF2
+        if kind in FP_TO_INT:
+            target = kind.split(".")[1]
+            asm.emit(prefix, 0x0F, 0x10, 0x87, struct.pack("<i", f1))  # movsd/movss xmm0
+            asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
+            # cvtsd2si/cvtss2si rax, xmm0 (rounds as MXCSR says), 32 or 64 bits
+            asm.emit(*((prefix, 0x0F, 0x2D, 0xC0) if target == "w" else
+                       (prefix, 0x48, 0x0F, 0x2D, 0xC0)))
+            asm.emit(0x0F, 0xAE, 0x9F, struct.pack("<i", MXCSR_SCRATCH))  # stmxcsr
+            asm.emit(0xF6, 0x87, struct.pack("<i", MXCSR_SCRATCH), 0x01)  # test byte [..], IE
+            asm.jcc(X.CC_NE, bail)  # NaN or out of range: RISC-V saturates, Python does it
+            if target == "w":
+                asm.movsxd(X.RAX, X.RAX)
+            elif target == "wu":
+                asm.mov_rr(X.RCX, X.RAX)
+                asm.shift_imm(X.SHR, X.RCX, 32)
+                asm.jcc(X.CC_NE, bail)  # negative or >= 2^32
+                asm.movsxd(X.RAX, X.RAX)  # fcvt.wu writes the 32-bit result sign-extended
+            elif target == "lu":
+                asm.op_rr(0x85, X.RAX, X.RAX)  # test rax, rax
+                asm.jcc(0x8, bail)  # js: negative, or 2^63 and above
+            asm.mov_rr(X.RCX, X.RAX)  # keep the result while the flags are mapped
+            self._fp_flags(asm)
+            if rd:
+                asm.store(X.RDI, 8 * rd, X.RCX)
+            return
         if kind in FP_CONVERT:
             source = kind.rsplit(".", 1)[1]
             asm.load(X.RAX, X.RDI, 8 * rs1, w=int(source in ("l", "lu")))
@@ -742,23 +801,13 @@ class NativeTranslator(Translator):
             asm.emit(prefix, 0x48, 0x0F, 0x2A, 0xC0)  # cvtsi2sd/ss xmm0, rax
         else:
             operands = (f1,) if kind.startswith("fsqrt") else (f1, f2)
-            if single:  # NaN boxing: an operand whose upper half is not all ones
-                for disp in operands:
-                    asm.load(X.RAX, X.RDI, disp)
-                    asm.shift_imm(X.SHR, X.RAX, 32)
-                    asm.imm_group(X.CMP, X.RAX, -1, w=0)
-                    asm.jcc(X.CC_NE, bail)
             for xmm, disp in enumerate(operands):
                 # movss/movsd xmm, [rdi + disp]
                 asm.emit(prefix, 0x0F, 0x10, 0x87 | xmm << 3, struct.pack("<i", disp))
             asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
             opcode = FP_ARITH[kind.split(".")[0]]
             asm.emit(prefix, 0x0F, opcode, 0xC0 if opcode == 0x51 else 0xC1)
-        asm.emit(0x0F, 0xAE, 0x9F, struct.pack("<i", MXCSR_SCRATCH))  # stmxcsr
-        asm.emit(0x8B, 0x87, struct.pack("<i", MXCSR_SCRATCH))  # mov eax, [rdi + scratch]
-        asm.imm_group(X.AND, X.RAX, 0x3D, w=0)  # the flags, without DE
-        asm.emit(0x0F, 0xB6, 0x8C, 0x07, struct.pack("<i", FLAG_MAP))  # movzx ecx, [rdi+rax+map]
-        asm.op_rm(0x09, X.RCX, X.RDI, 8 * FFLAGS)  # or [fflags], rcx
+        self._fp_flags(asm)
         # Any NaN result is the canonical NaN.
         asm.emit(*((0x0F, 0x2E, 0xC0) if single else (0x66, 0x0F, 0x2E, 0xC0)))  # ucomis xmm0
         if single:
@@ -772,6 +821,16 @@ class NativeTranslator(Translator):
             asm.mov_imm(X.RCX, CANONICAL_D)
             asm.emit(0x48, 0x0F, 0x4A, 0xC1)  # cmovp rax, rcx
         asm.store(X.RDI, fd, X.RAX)
+
+    @staticmethod
+    def _fp_flags(asm: X.Asm) -> None:
+        """fflags |= the x86 exception flags of the last operation (rcx, rdx kept)."""
+        asm.emit(0x0F, 0xAE, 0x9F, struct.pack("<i", MXCSR_SCRATCH))  # stmxcsr
+        asm.emit(0x44, 0x8B, 0x9F, struct.pack("<i", MXCSR_SCRATCH))  # mov r11d, [scratch]
+        asm.imm_group(X.AND, X.R11, 0x3D, w=0)  # the flags, without DE
+        # movzx r11d, byte [rdi + r11 + map]
+        asm.emit(0x46, 0x0F, 0xB6, 0x9C, 0x1F, struct.pack("<i", FLAG_MAP))
+        asm.op_rm(0x09, X.R11, X.RDI, 8 * FFLAGS)  # or [fflags], r11
 
     @staticmethod
     def _csr(asm: X.Asm, ins: Instr) -> None:
@@ -876,9 +935,13 @@ class NativeTranslator(Translator):
         cget, lookup, bail = self.cache.get, self.lookup, self._bail
         entries = retired = 0
         demoted: Any = None
+        generation, born = self.generation, self.generation[0]
 
         def native() -> Any:
             nonlocal entries, retired, demoted
+            if generation[0] != born:
+                # The code buffer was flushed since: never enter what is there now.
+                return lookup(pc)
             if demoted is not None:
                 return demoted()
             regs[1:32] = x[1:32]
