@@ -6,7 +6,8 @@ pc along the direction each conditional branch took most often while its code
 was cold (the fall-through when unknown), through direct jumps,
 *into* called functions (jal with a link register) and back out of them at
 their return (a ``ret`` whose target is the predicted return address, guarded
-by one comparison), up to MAX_BLOCK instructions. The operations' templates
+by one comparison), and through other indirect jumps that had one target
+while cold (guarded the same way), up to MAX_BLOCK instructions. The operations' templates
 (:mod:`ember.isa.riscv.semantics`) are pasted into one Python function with
 every operand a constant and the busy integer registers local variables
 (loaded once at entry, stored once at exit; x0 is the constant 0). A transfer
@@ -253,6 +254,10 @@ class Translator:
         #: (a taken branch): traces follow a branch's usual direction.
         self.branch_seen: dict[int, int] = {}
         self.branch_taken: dict[int, int] = {}
+        #: Indirect jumps: the last target while cold, and how often a jump
+        #: went to the same target as the time before.
+        self.jump_last: dict[int, int] = {}
+        self.jump_same: dict[int, int] = {}
         #: (pc, after, careful, instructions...) -> compiled trace, survives flushes.
         self.compiled: dict[tuple[Any, ...], tuple[Any, tuple[int, ...], list[int]]] = {}
         g = machine.globals
@@ -285,6 +290,7 @@ class Translator:
         where = self.cold_pc
         icount = self.icount
         seen, taken = self.branch_seen, self.branch_taken
+        last, same = self.jump_last, self.jump_same
         count = 0
 
         def cold() -> Any:
@@ -314,6 +320,10 @@ class Translator:
             seen[p] = seen.get(p, 0) + 1
             if q != p + 4 and q != p + 2:
                 taken[p] = taken.get(p, 0) + 1
+                if last.get(p) == q:  # and whether a jump goes where it went before
+                    same[p] = same.get(p, 0) + 1
+                else:
+                    last[p] = q
             return self.lookup(q)
 
         cold.cold = True  # type: ignore[attr-defined]
@@ -344,7 +354,9 @@ class Translator:
         instruction leaves the trace itself: an indirect jump, ecall...).
 
         A ``jalr`` in the list that is not the last, or the last one with
-        ``after`` set, is a predicted return to the next pc (or ``after``)."""
+        ``after`` set, is predicted to jump to the next pc (or ``after``): the
+        return of a call followed in this trace, or the one target the jump
+        had while its code was cold."""
         out: list[tuple[int, Instr]] = []
         seen: set[int] = set()
         returns: list[tuple[int, int]] = []  # (link register, return address) of followed calls
@@ -377,9 +389,20 @@ class Translator:
                 if ins.rd:
                     returns.append((ins.rd, addr + ins.length))
                 addr = (addr + ins.imm) & MASK
-            elif (term == "jalr" and returns and ins.rd == 0 and ins.imm == 0
-                  and ins.rs1 == returns[-1][0]):
-                addr = returns.pop()[1]
+            elif term == "jalr":
+                if returns and ins.rd == 0 and ins.imm == 0 and ins.rs1 == returns[-1][0]:
+                    addr = returns.pop()[1]  # the return of a call in this trace
+                    continue
+                # Otherwise follow the target this jump had (nearly) every time
+                # it ran cold, if it had one: a return to the usual caller, a
+                # function pointer that never changes.
+                runs = self.branch_seen.get(addr, 0)
+                target = self.jump_last.get(addr)
+                if target is None or runs < 8 or 4 * self.jump_same.get(addr, 0) < 3 * runs:
+                    return out, None
+                if ins.rd:
+                    returns.append((ins.rd, addr + ins.length))
+                addr = target
             else:
                 return out, None
         return out, addr
@@ -550,24 +573,21 @@ class Translator:
                 continue
             if term == "jalr":
                 predicted = instrs[i + 1][0] if i < last else after
+                indirect = True
+                dest = f"{r1} & {MASK - 1:#x}" if ins.imm == 0 else f"({r1} + ({ins.imm})) & {MASK - 1:#x}"
+                body.append((0, at, f"t = {dest}"))
                 if rd:
                     written.add(rd)
-                if predicted is not None and rd == 0:
-                    # A followed call's return: stay in the trace if it goes
-                    # where the call came from (it nearly always does).
-                    indirect = True
-                    body.append((0, at, f"if {r1} != {predicted}:"))
-                    body.append((1, at, f"t = {r1} & {MASK - 1:#x}; k = {executed}; e = -1; break"))
+                    body.append((0, at, f"{rdn} = {npc}"))
+                if predicted is not None:
+                    # A followed call's return, or the one target this jump had
+                    # while cold: stay in the trace if it goes there again.
+                    body.append((0, at, f"if t != {predicted}: k = {executed}; e = -1; break"))
                     if i == last:
                         goto(0, at, executed, predicted)
                         ended = True
                     continue
-                indirect = True
                 ended = True
-                dest = f"{r1} & {MASK - 1:#x}" if ins.imm == 0 else f"({r1} + ({ins.imm})) & {MASK - 1:#x}"
-                body.append((0, at, f"t = {dest}"))
-                if rd:
-                    body.append((0, at, f"{rdn} = {npc}"))
                 body.append((0, at, f"k = {executed}; e = -1; break"))
                 continue
             ended = True

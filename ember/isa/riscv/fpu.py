@@ -188,7 +188,8 @@ def div(a: int, b: int, fmt: Fmt, rm: int) -> tuple[int, int]:
     if (ca == _INF and cb == _INF) or (ca == _ZERO and cb == _ZERO):
         return fmt.qnan, NV
     if ca == _INF or cb == _ZERO:
-        return _inf(sign, fmt), (DZ if cb == _ZERO else 0)
+        # DZ only for a finite dividend: infinity / 0 is an exact infinity.
+        return _inf(sign, fmt), (DZ if cb == _ZERO and ca != _INF else 0)
     if ca == _ZERO or cb == _INF:
         return _zero(sign, fmt), 0
     shift = max(0, fmt.mbits + 3 + mb.bit_length() - ma.bit_length())
