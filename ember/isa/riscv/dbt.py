@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 #: Longest run of instructions translated as one trace.
-MAX_BLOCK = 32
+MAX_BLOCK = 48
 #: Executions of a block before it is translated. compile() costs about as
 #: much as interpreting a block a hundred times, and most of a static
 #: program's code (start-up, formatting) runs only a handful of times, so
