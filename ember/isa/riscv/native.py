@@ -44,21 +44,25 @@ invalidates the translated code). Instruction counts stay exact.
 from __future__ import annotations
 
 import ctypes
-import logging
 import mmap
 import struct
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
 
 from ember.isa.riscv import x86asm as X
 from ember.isa.riscv.dbt import LOOP_SLICE, Translator
-from ember.isa.riscv.decode import Instr
 from ember.isa.riscv.errors import GuestFault, IsaError
 from ember.isa.riscv.interp import MEMORY_ERRORS
-from ember.isa.riscv.machine import Machine
+from ember.log import get_logger
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False  # typing and logging stay off the start-up path (see ember/log.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ember.isa.riscv.decode import Instr
+    from ember.isa.riscv.machine import Machine
+
+log = get_logger(__name__)
 
 #: Slots of the register array after x0..x31: instructions retired by the
 #: last native run, then the pointers the entry trampoline loads.
@@ -182,15 +186,19 @@ def _table_index(pc: int) -> int:
     return ((pc ^ (pc >> TABLE_FOLD)) >> 1) & (TABLE_ENTRIES - 1)
 
 
-class Region(NamedTuple):
+class Region:
     """The instructions of one native block and how it ends."""
 
-    instrs: list[tuple[int, Instr]]
-    #: pc control reaches after the last instruction (None: the last one is
-    #: a jalr, or a call whose target is in ``instrs[-1]``'s imm).
-    after: int | None
-    #: the region stopped at an instruction the native tier does not implement.
-    dead_end: bool
+    __slots__ = ("instrs", "after", "dead_end")
+
+    def __init__(self, instrs: list[tuple[int, Instr]], after: int | None,
+                 dead_end: bool) -> None:
+        self.instrs = instrs
+        #: pc control reaches after the last instruction (None: the last one
+        #: is a jalr; for a call, the callee).
+        self.after = after
+        #: the region stopped at an instruction the native tier does not implement.
+        self.dead_end = dead_end
 
 
 class NativeTranslator(Translator):
