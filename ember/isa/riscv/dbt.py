@@ -60,6 +60,8 @@ MAX_BLOCK = 48
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
 HOT_THRESHOLD = 40
+#: A trace this long ends where another trace starts (0: never).
+JOIN_AFTER = 8
 #: Failed aligned-access guards after which a trace is translated again
 #: without the aligned fast path.
 GUARD_MISSES = 32
@@ -362,9 +364,16 @@ class Translator:
         returns: list[tuple[int, int]] = []  # (link register, return address) of followed calls
         fetch = self.m.fetch
         addr = pc
+        cache = self.cache
         while len(out) < MAX_BLOCK:
             if addr in seen:
                 return out, addr  # back to code already in the trace
+            if len(out) >= JOIN_AFTER and JOIN_AFTER:
+                block = cache.get(addr)
+                if block is not None and not hasattr(block, "cold"):
+                    # Chain to the trace already there rather than compile
+                    # its code into this one again.
+                    return out, addr
             try:
                 ins = fetch(addr)
             except GuestFault:
