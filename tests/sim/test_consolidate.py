@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ember.cluster.policy import (
     ClusterState,
@@ -108,3 +110,177 @@ def test_placement_rules_differ() -> None:
 def test_placement_refuses_when_nothing_fits() -> None:
     st = cluster([0], [-1, -1], [2000, 2000], vm_mips=2000)  # a G4 core has 1860 MIPS
     assert place_new(st, Policy(), np.arange(2)).tolist() == [-1, -1]
+
+
+# -- the fast round against a plain reference ---------------------------------------------
+# consolidate() keeps incremental per-host sums, batches placement keys, skips
+# evacuations it can prove impossible and judges LR from linear sketches. The
+# reference below does none of that: every question is answered from scratch
+# by scanning every host with the batch (NumPy) detector and placement key, in
+# the model's order (section 7). The two must give the same plan.
+
+
+def _fold(values: list[float]) -> float:
+    total = 0.0
+    for x in values:
+        total += x
+    return total
+
+
+def reference_round(state: ClusterState, policy: Policy, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    from ember.cluster.policy.placement import Candidates as HostCandidates
+    from ember.cluster.policy.selection import Candidates as VmCandidates
+    from ember.cluster.power import power_of
+
+    h, v = state.hosts, state.vms
+    n, width = len(h), v.history.shape[1]
+    own: dict[int, list[int]] = {i: [] for i in range(n)}
+    for vm in sorted((i for i in range(len(v)) if v.host[i] >= 0), key=lambda i: (v.order[i], i)):
+        own[int(v.host[vm])].append(vm)
+    incoming: dict[int, list[int]] = {i: [] for i in range(n)}
+    for vm in range(len(v)):
+        if v.migrating[vm] and v.target[vm] >= 0:
+            incoming[int(v.target[vm])].append(vm)
+    req, cap, core = v.requested.astype(float), h.mips.astype(float), h.core_mips.astype(float)
+    rate = h.bw_mbps.astype(float) / 8 * 0.5
+
+    def agg(host: int, extra: int | None = None) -> dict[str, object]:
+        mine = own[host] + ([extra] if extra is not None else [])
+        ids = own[host] + incoming[host] + ([extra] if extra is not None else [])
+        asks = [min(float(req[i]), float(core[host])) for i in ids]
+        total, c = _fold(asks), float(cap[host])
+        if total > c:
+            alloc = float(sum(np.floor(a * (c / total)) for a in asks)) if state.floor_shares else c
+            avail = 0.0
+        else:
+            alloc, avail = total, c - total
+        row = np.zeros(width)
+        for i in mine:
+            row = row + v.history[i] * (float(v.mips[i]) / c)
+        return {
+            "alloc": alloc, "avail": avail, "req": _fold([float(req[i]) for i in ids]),
+            "ram": _fold([float(v.ram_demand[i]) for i in ids]), "bw": _fold([float(v.bw_demand[i]) for i in ids]),
+            "size": _fold([float(v.size_mb[i]) for i in ids]),
+            "max_ram": max([float(v.ram_mb[i]) for i in ids], default=0.0), "row": row,
+        }
+
+    def overloaded(host: int, extra: int | None = None) -> bool:
+        a = agg(host, extra)
+        horizon = np.ceil(np.array([a["max_ram"]]) / rate[host] / state.interval_s)
+        util = np.array([a["req"] / cap[host]])  # type: ignore[operator]
+        return bool(policy.detector.overloaded(util, np.array([a["row"]]), horizon)[0])
+
+    def find(vm: int, excluded: set[int]) -> int:
+        r = float(req[vm])
+        fits = []
+        for host in range(n):
+            if host in excluded:
+                continue
+            a = agg(host)
+            ok = core[host] >= r and a["avail"] >= r and h.storage_mb[host] - a["size"] >= v.size_mb[vm]  # type: ignore[operator]
+            ok = ok and (v.ram_demand[vm] <= 0 or h.ram_mb[host] - a["ram"] >= v.ram_demand[vm])  # type: ignore[operator]
+            ok = ok and (v.bw_demand[vm] <= 0 or h.bw_mbps[host] - a["bw"] >= v.bw_demand[vm])  # type: ignore[operator]
+            if ok:
+                fits.append(host)
+        if not fits:
+            return -1
+        ids = np.array(fits)
+        alloc = np.array([agg(i)["alloc"] for i in fits], dtype=float)
+        cand = HostCandidates(ids, r, alloc, cap[ids], power_of(h.power_tables, h.power_kind, h.utilization)[ids],
+                              power_of(h.power_tables, h.power_kind[ids], alloc / cap[ids]),
+                              np.array([bool(own[i]) for i in fits]), h.power_kind[ids], h.power_tables)
+        key = np.broadcast_to(policy.placement.key(cand), ids.shape)
+        for j in np.lexsort((ids, key)):
+            host = int(ids[j])
+            if agg(host)["alloc"] == 0 or not overloaded(host, vm):
+                return host
+        return -1
+
+    over = [i for i in range(n) if own[i] and overloaded(i)]
+    to_move: list[int] = []
+    for host in over:
+        while True:
+            movable = [vm for vm in own[host] if not v.migrating[vm]]
+            if not movable:
+                break
+            idx = np.array(movable)
+            pick = policy.selector.select(VmCandidates(v.ram_mb[idx].astype(float), req[idx] / v.mips[idx],
+                                                       v.history[idx], v.history_len[idx]), rng)
+            to_move.append(movable[pick])
+            own[host].remove(movable[pick])
+            if not overloaded(host):
+                break
+    moves: list[tuple[int, int, int]] = []
+    fresh: set[int] = set()
+    for vm in sorted(to_move, key=lambda i: -req[i]):
+        target = find(vm, set(over))
+        if target >= 0:
+            own[target].append(vm)
+            moves.append((vm, int(v.host[vm]), target))
+            fresh.add(target)
+    if not policy.consolidate_underloaded:
+        return moves
+    util = h.utilization
+    skip_source = {i for i in range(n) if i in over or util[i] == 0}
+    if not policy.evacuate_fresh_targets:
+        skip_source |= fresh
+    skip_target = {i for i in range(n) if i in over or util[i] == 0}
+    for host in sorted((i for i in range(n) if 0 < util[i] < 1), key=lambda i: (util[i], i)):
+        movable = [vm for vm in own[host] if not v.migrating[vm]]
+        if host in skip_source or not movable or incoming[host]:
+            continue
+        skip_source.add(host)
+        skip_target.add(host)
+        placed = []
+        for vm in sorted(movable, key=lambda i: -req[i]):
+            target = find(vm, skip_target)
+            if target < 0:
+                for _, _, t in placed:
+                    own[t].pop()
+                placed = []
+                break
+            own[target].append(vm)
+            placed.append((vm, host, target))
+        if placed:
+            own[host] = [vm for vm in own[host] if vm not in movable]
+            moves.extend(placed)
+            skip_source |= {t for _, _, t in placed}
+    return moves
+
+
+def random_cluster(seed: int) -> ClusterState:
+    rng = np.random.default_rng(seed)
+    nh, nv = int(rng.integers(3, 10)), int(rng.integers(4, 28))
+    kinds = rng.integers(0, 2, nh).tolist()
+    placement = rng.integers(-1, nh, nv).tolist()
+    vm_mips = rng.choice([500.0, 1000.0, 2000.0, 2500.0], nv)
+    # coarse values make ties between hosts, where the order of operations shows
+    hist = np.round(rng.random((nv, W)) * rng.choice([0.3, 0.6, 1.0], (nv, 1)), 1)
+    hist[rng.random(nv) < 0.3, int(rng.integers(0, W)):] = 0.0  # short histories: the fallbacks
+    req = hist[:, 0] * vm_mips * rng.choice([1.0, 1.1, 0.7], nv)  # sums of these depend on their order
+    st = cluster(kinds, placement, req.tolist(), vm_mips=1000.0)
+    ram = rng.choice([613.0, 870.0, 1740.0], nv)
+    migrating = (rng.random(nv) < 0.15) & (np.array(placement) >= 0)
+    target = np.where(migrating & (rng.random(nv) < 0.7), rng.integers(0, nh, nv), -1)
+    host_util = np.where(rng.random(nh) < 0.2, 0.0, st.hosts.utilization)
+    vms = dataclasses.replace(st.vms, mips=vm_mips, history=hist, ram_mb=ram,
+                              ram_demand=ram if rng.random() < 0.5 else np.zeros(nv),
+                              order=rng.permutation(nv), migrating=migrating, target=target)
+    hosts = dataclasses.replace(st.hosts, utilization=host_util)
+    return ClusterState(hosts, vms, 300.0, floor_shares=bool(rng.random() < 0.5))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.integers(0, 2**31 - 1),
+       st.sampled_from(["thr-mmt-0.8", "thr-mu-0.5", "iqr-mc-1.5", "mad-mmt-2.5", "lr-mmt-1.2", "lr-mu-0.9",
+                        "lrr-rs-1.2", "thr-rs-0.6"]),
+       st.sampled_from(["pabfd-ember", "pabfd-cloudsim", "first-fit", "fewest-instances"]),
+       st.booleans())
+def test_round_equals_the_plain_reference(seed: int, name: str, placement: str, fresh: bool) -> None:
+    state = random_cluster(seed)
+    place = {"pabfd-ember": Pabfd(), "pabfd-cloudsim": Pabfd(wake_cost_includes_idle=False),
+             "first-fit": FirstFit(), "fewest-instances": FewestInstances()}[placement]
+    policy = dataclasses.replace(parse_policy(name), placement=place, evacuate_fresh_targets=fresh)
+    plan = consolidate(state, policy, np.random.default_rng(seed))
+    expected = reference_round(state, policy, np.random.default_rng(seed))
+    assert [(m.vm, m.source, m.target) for m in plan.migrations] == expected

@@ -115,3 +115,66 @@ def test_batch_equals_row_by_row(rows: list[list[float]], util: float) -> None:
         batch = det.overloaded(u, h, hz)
         single = [det.overloaded(u[i : i + 1], h[i : i + 1], hz[i : i + 1])[0] for i in range(len(rows))]
         assert batch.tolist() == single
+
+
+# -- scalar twins and sketches ----------------------------------------------------------------
+from ember.cluster.policy.overload import numpy_sum  # noqa: E402
+
+ROWS = st.lists(st.lists(st.floats(0, 1.5, allow_nan=False), min_size=0, max_size=W), min_size=1, max_size=5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=0, max_size=300))
+def test_numpy_sum_is_numpys_order_bit_for_bit(values: list[float]) -> None:
+    assert numpy_sum(values) == float(np.add.reduce(np.array(values, dtype=float)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(ROWS, st.lists(st.floats(0, 1.5, allow_nan=False), min_size=5, max_size=5), st.integers(1, 3),
+       st.booleans())
+def test_scalar_twin_equals_batch(rows: list[list[float]], utils: list[float], horizon: int, coarse: bool) -> None:
+    h = np.zeros((len(rows), W))
+    for i, r in enumerate(rows):
+        h[i, : len(r)] = np.round(r, 1) if coarse else r  # coarse values: exact ties and lines
+    u = np.array(utils[: len(rows)])
+    hz = np.full(len(rows), float(horizon))
+    for det in (Thr(0.8), Iqr(1.5), Mad(2.5), Lr(1.2), Lrr(1.2), Iqr(0.3), Lr(0.9)):
+        batch = det.overloaded(u, h, hz)
+        assert [det.overloaded_one(float(u[i]), h[i].tolist(), float(hz[i])) for i in range(len(rows))] == batch.tolist()
+    for det in (Lr(1.2), Lrr(1.2)):
+        pred = det.predict(h, hz)
+        at = det.window + float(horizon)
+        from ember.cluster.policy.overload import ols_prediction_one, robust_prediction_one
+
+        one = robust_prediction_one if det.robust else ols_prediction_one
+        assert [one(h[i, : det.window][::-1].tolist(), at) for i in range(len(rows))] == pred.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(0, 1, allow_nan=False), min_size=0, max_size=W),
+       st.lists(st.floats(0, 1, allow_nan=False), min_size=0, max_size=W),
+       st.floats(0.05, 2.0), st.floats(0.5, 2.0), st.integers(1, 2), st.floats(0, 1.2))
+def test_lr_sketch_verdict_is_the_rows_verdict(a: list[float], b: list[float], ratio: float, safety: float,
+                                               horizon: int, util: float) -> None:
+    ra, rb = np.zeros(W), np.zeros(W)
+    ra[: len(a)], rb[: len(b)] = a, b
+    det = Lr(safety)
+    row = [x + y * ratio for x, y in zip(ra.tolist(), rb.tolist())]
+    exact = det.overloaded_one(util, row, float(horizon))
+    sa, sb = det.sketch(ra[None, :])[0], det.sketch_one(rb.tolist())
+    assert np.allclose(det.sketch(rb[None, :])[0], sb, rtol=1e-12, atol=1e-12)
+    verdict = det.overloaded_sketch(util, sa.tolist(), list(sb), ratio, float(horizon))
+    assert verdict is None or verdict == exact
+
+
+def test_lr_sketch_abstains_near_the_threshold_and_for_negative_rows() -> None:
+    det = Lr(1.0)
+    flat = np.full(W, 0.5)
+    sk = det.sketch(flat[None, :])[0].tolist()
+    # host 0.5 + 1.0 * VM 0.5 predicts exactly 1.0: too close to call from sketches
+    assert det.overloaded_sketch(0.0, sk, sk, 1.0, 1.0) is None
+    assert det.overloaded_sketch(0.0, sk, sk, 0.9, 1.0) is False
+    assert det.overloaded_sketch(0.0, sk, sk, 1.1, 1.0) is True
+    neg = det.sketch((flat - 1.0)[None, :])[0].tolist()
+    assert det.overloaded_sketch(0.0, neg, sk, 1.0, 1.0) is None
+    assert np.isnan(Lrr(1.0).sketch(flat[None, :])[0, 1])  # a robust fit is not linear: no sketch

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ember.cluster.power import power_of
+from ember.cluster.power import power_of, power_scalar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +22,8 @@ class Candidates:
     """Suitable hosts for one VM (ids ascending) and what the ranking needs about them."""
 
     ids: np.ndarray
-    request: float  # MIPS the VM asks for
+    #: MIPS the VM asks for; a column (VMs, 1) ranks several VMs at once (keys broadcast to (VMs, hosts))
+    request: float | np.ndarray
     allocated: np.ndarray  # MIPS the hosts hand out now (tentative moves included)
     mips: np.ndarray
     measured_power: np.ndarray  # watts at the utilisation measured at the last update
@@ -32,6 +33,19 @@ class Candidates:
     power_tables: np.ndarray
 
 
+@dataclass(frozen=True)
+class HostView:
+    """One candidate host, as plain floats (for :meth:`Placement.key_one`)."""
+
+    id: int
+    allocated: float
+    mips: float
+    measured_power: float
+    current_power: float
+    occupied: bool
+    watts: tuple[float, ...] | list[float]  # the host's power table
+
+
 class Placement(Protocol):
     """Ranks candidates by one key: least first, lowest host id among equals."""
 
@@ -39,6 +53,10 @@ class Placement(Protocol):
     def name(self) -> str: ...
 
     def key(self, c: Candidates) -> np.ndarray: ...
+
+    def key_one(self, request: float, h: HostView) -> float:
+        """:meth:`key` of one host, on plain floats (the same value, bit for bit)."""
+        ...
 
 
 def rank(placement: Placement, c: Candidates) -> np.ndarray:
@@ -61,6 +79,16 @@ class Pabfd:
 
     wake_cost_includes_idle: bool = True
     name: str = field(default="pabfd", init=False)
+    uses_power = True
+
+    @property
+    def monotone(self) -> bool:
+        """A host's key never falls as VMs are added to it (for non-decreasing power tables).
+
+        CloudSim's rule subtracts a constant (the measured power); ours
+        subtracts the current power, and a step's slope can fall.
+        """
+        return not self.wake_cost_includes_idle
 
     def cost(self, c: Candidates) -> np.ndarray:
         import numpy as np
@@ -73,15 +101,27 @@ class Pabfd:
     def key(self, c: Candidates) -> np.ndarray:
         return self.cost(c)
 
+    def key_one(self, request: float, h: HostView) -> float:
+        after = power_scalar(h.watts, (h.allocated + request) / h.mips)
+        if self.wake_cost_includes_idle:
+            return after - (h.current_power if h.occupied else 0.0)
+        return after - h.measured_power
+
 
 @dataclass(frozen=True)
 class FirstFit:
     """The lowest host id that fits."""
 
     name: str = field(default="first-fit", init=False)
+    #: keys never change with load (fit only shrinks)
+    monotone = True
+    uses_power = False
 
     def key(self, c: Candidates) -> np.ndarray:
         return c.ids.astype(float)
+
+    def key_one(self, request: float, h: HostView) -> float:
+        return float(h.id)
 
 
 @dataclass(frozen=True)
@@ -98,9 +138,8 @@ class FewestInstances:
         # running hosts first (free MIPS is below any host's capacity), then empty ones
         return free_after + np.where(c.occupied, 0.0, EMPTY_PENALTY_MIPS)
 
-
-#: Added to an empty host's key so every running host ranks before it.
-EMPTY_PENALTY_MIPS = 1e12
+    def key_one(self, request: float, h: HostView) -> float:
+        return h.mips - h.allocated - request + (0.0 if h.occupied else EMPTY_PENALTY_MIPS)
 
 #: Added to an empty host's key so every running host ranks before it.
 EMPTY_PENALTY_MIPS = 1e12
