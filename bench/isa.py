@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,11 +65,19 @@ def python_calibration() -> float:
     return (time.perf_counter() - start) / 2_000_000 * 1e9
 
 
-def run_qemu(prog: Path, args: list[str]) -> tuple[float, bytes]:
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_qemu(prog: Path, args: list[str]) -> tuple[float, float, bytes]:
+    """(wall seconds, CPU seconds, stdout) of one qemu-riscv64 run."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     out = subprocess.run(["qemu-riscv64", str(prog), *args], capture_output=True, env=ENV,
                          check=False).stdout
-    return time.perf_counter() - start, out
+    return time.perf_counter() - start, _children_cpu() - cpu, out
 
 
 def qemu_instructions(prog: Path, args: list[str]) -> int:
@@ -80,15 +89,17 @@ def qemu_instructions(prog: Path, args: list[str]) -> int:
 
 
 def run_ember(prog: Path, args: list[str], engine: str, extra: list[str] | None = None
-              ) -> tuple[float, dict[str, float], bytes]:
+              ) -> tuple[float, float, dict[str, float], bytes]:
+    """(wall seconds, CPU seconds, --json statistics, stdout) of one ember run."""
     cmd = [sys.executable, "-m", "ember", "isa", "run", "--engine", engine, "--json",
            *(extra or []), str(prog), *args]
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, env=dict(ENV, PYTHONPATH=str(ROOT)),
                           check=False, cwd=ROOT)
     wall = time.perf_counter() - start
     stats = json.loads(done.stderr.decode().strip().splitlines()[-1])
-    return wall, stats, done.stdout
+    return wall, _children_cpu() - cpu, stats, done.stdout
 
 
 def main() -> int:
@@ -107,23 +118,25 @@ def main() -> int:
     def measure(programs: dict[str, list[str]], count: bool
                 ) -> tuple[list[list[str]], dict[str, list[float]], dict[str, list[float]]]:
         rows = []
-        mips: dict[str, list[float]] = {e: [] for e in engines}
-        ratios: dict[str, list[float]] = {e: [] for e in engines}
+        mips: dict[str, list[float]] = {k: [] for e in engines for k in (e, e + " wall")}
+        ratios: dict[str, list[float]] = {k: [] for e in engines for k in (e, e + " wall")}
         for name, args in programs.items():
             if only and name not in only:
                 continue
             prog = CORPUS / name
-            qtime, qout = run_qemu(prog, args)
+            qwall, qcpu, qout = run_qemu(prog, args)
             cells = [name, " ".join(args) or "-"]
             counts = []
             same = True
             for engine in engines:
-                wall, stats, out = run_ember(prog, args, engine)
+                wall, cpu, stats, out = run_ember(prog, args, engine)
                 same = same and out == qout
                 counts.append(stats["instructions"])
-                mips[engine].append(stats["mips"])
-                ratios[engine].append(wall / qtime)
-                cells += [f"{stats['mips']:.2f}", f"{wall / qtime:.0f}x"]
+                mips[engine].append(stats["cpu_mips"])
+                mips[engine + " wall"].append(stats["mips"])
+                ratios[engine].append(cpu / qcpu)
+                ratios[engine + " wall"].append(wall / qwall)
+                cells += [f"{stats['cpu_mips']:.2f}", f"{cpu / qcpu:.0f}x"]
             cells.append("yes" if same else "NO")
             if count:
                 qcount = qemu_instructions(prog, args)
@@ -144,11 +157,12 @@ def main() -> int:
         if only and name not in only:
             continue
         prog = CORPUS / name
-        _, on, _ = run_ember(prog, [], "dbt")
-        _, off, _ = run_ember(prog, [], "dbt", ["--no-cache"])
-        cache_rows.append([name, f"{on['instructions']:,}", f"{off['mips']:.3f}",
-                           f"{off['blocks_translated']:,}", f"{on['mips']:.3f}",
-                           f"{on['blocks_translated']:,}", f"{on['mips'] / off['mips']:.0f}x"])
+        _, _, on, _ = run_ember(prog, [], "dbt")
+        _, _, off, _ = run_ember(prog, [], "dbt", ["--no-cache"])
+        cache_rows.append([name, f"{on['instructions']:,}", f"{off['cpu_mips']:.3f}",
+                           f"{off['blocks_translated']:,}", f"{on['cpu_mips']:.3f}",
+                           f"{on['blocks_translated']:,}",
+                           f"{on['cpu_mips'] / off['cpu_mips']:.0f}x"])
         print(" | ".join(cache_rows[-1]), file=sys.stderr)
 
     def table(head: list[str], body: list[list[str]]) -> str:
@@ -167,9 +181,13 @@ def main() -> int:
         "",
         "Reproduce: `make setup && .venv/bin/python bench/isa.py`.",
         "",
-        ("MIPS = instructions retired / engine run time (excluding Python start-up and ELF "
-         "loading). The ratio is ember's whole-process wall time over qemu-riscv64's for the "
-         "same program and arguments (both including start-up). qemu count: Debian's qemu-user "
+        ("MIPS = instructions retired / CPU time of the engine's run (user + system, "
+         "excluding Python start-up and ELF loading). The ratio is ember's whole-process CPU "
+         "time over qemu-riscv64's for the same program and arguments (both including "
+         "start-up). CPU time rather than wall time because the two CPUs are shared with "
+         "other work (load average above): wall time would add the time spent waiting for a "
+         "CPU; on an idle host the two agree (the wall-clock medians are given below the "
+         "table). qemu count: Debian's qemu-user "
          "ships no TCG plugins, so qemu's instructions are counted from its "
          "`-singlestep -d nochain,exec` log (one line per executed instruction); the small "
          "difference comes from glibc start-up walking a different initial stack (auxv "
@@ -180,8 +198,8 @@ def main() -> int:
          "short runs are in the second table)."),
         "",
         table(["program", "args", "qemu instructions", "ember instructions (vs qemu)",
-               "same count in all engines", "interp MIPS", "interp / qemu time", "dbt MIPS",
-               "dbt / qemu time", "native MIPS", "native / qemu time", "stdout = qemu (all)"],
+               "same count in all engines", "interp MIPS", "interp / qemu CPU time", "dbt MIPS",
+               "dbt / qemu CPU time", "native MIPS", "native / qemu CPU time", "stdout = qemu (all)"],
               rows),
         "",
         (f"Median MIPS: interpreter {_median(mips['interp']):.2f}, "
@@ -189,7 +207,11 @@ def main() -> int:
          f"native {_median(mips['native']):.2f}. Median time ratio to qemu: "
          f"interpreter {_median(ratios['interp']):.0f}x, "
          f"translator {_median(ratios['dbt']):.0f}x, "
-         f"native {_median(ratios['native']):.0f}x."),
+         f"native {_median(ratios['native']):.0f}x. The same medians from wall-clock time "
+         f"(inflated by the load): MIPS interpreter {_median(mips['interp wall']):.2f}, "
+         f"translator {_median(mips['dbt wall']):.2f}, native {_median(mips['native wall']):.2f}; "
+         f"time ratio interpreter {_median(ratios['interp wall']):.0f}x, translator "
+         f"{_median(ratios['dbt wall']):.0f}x, native {_median(ratios['native wall']):.0f}x."),
         "",
         "### Short runs: the corpus defaults, where start-up dominates",
         "",
@@ -198,16 +220,16 @@ def main() -> int:
          "imports, and MIPS mostly decoding and translation."),
         "",
         table(["program", "args", "ember instructions", "same count in all engines",
-               "interp MIPS", "interp / qemu time", "dbt MIPS", "dbt / qemu time", "native MIPS",
-               "native / qemu time", "stdout = qemu (all)"], short_rows),
+               "interp MIPS", "interp / qemu CPU time", "dbt MIPS", "dbt / qemu CPU time", "native MIPS",
+               "native / qemu CPU time", "stdout = qemu (all)"], short_rows),
         "",
         "### Code cache: translator with the cache disabled vs enabled",
         "",
         ("Without the cache every block is translated (Python source generated and "
          "compiled) each time it runs, and nothing is chained."),
         "",
-        table(["program", "instructions", "no-cache MIPS", "no-cache blocks translated",
-               "cache MIPS", "cache blocks translated", "speed-up"], cache_rows),
+        table(["program", "instructions", "no-cache MIPS (CPU)", "no-cache blocks translated",
+               "cache MIPS (CPU)", "cache blocks translated", "speed-up"], cache_rows),
     ]
     if only:
         print("\n".join(md))

@@ -34,7 +34,7 @@ def _human(stats: dict[str, object]) -> str:
         f"engine              {stats['engine']}",
         f"instructions        {stats['instructions']:,}",
         f"seconds             {stats['seconds']:.3f}",
-        f"MIPS                {stats['mips']:.2f}",
+        f"MIPS                {stats['mips']:.2f} ({stats['cpu_mips']:.2f} per CPU second)",
     ]
     if stats["engine"] in ("dbt", "native"):
         lines += [

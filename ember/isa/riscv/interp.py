@@ -242,8 +242,12 @@ class Interpreter:
 
 def timed_run(engine: Any, limit: int | None = None) -> tuple[int, RunStats]:
     start = time.perf_counter()
+    cpu = time.process_time()
     try:
         status = engine.run(limit)
     finally:
         elapsed = time.perf_counter() - start
-    return status, engine.stats(elapsed)
+        cpu = time.process_time() - cpu
+    stats = engine.stats(elapsed)
+    stats.cpu_seconds = cpu
+    return status, stats

@@ -126,6 +126,9 @@ class RunStats:
         self.flushes = flushes
         self.decoded = decoded
         self.syscalls: dict[int, int] = dict(syscalls or {})
+        #: CPU time of the run (user + system), next to the wall time in
+        #: ``seconds``: on a shared host it excludes waiting for a CPU.
+        self.cpu_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"RunStats({self.as_dict()!r})"
@@ -137,6 +140,7 @@ class RunStats:
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "syscalls"}
         d["mips"] = round(self.mips, 3)
+        d["cpu_mips"] = round(self.instructions / self.cpu_seconds / 1e6, 3) if self.cpu_seconds > 0 else 0.0
         d["syscalls"] = {str(k): v for k, v in sorted(self.syscalls.items())}
         return d
 
