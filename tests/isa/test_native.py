@@ -99,6 +99,15 @@ def atomic(kind: str, rd: int, rs1: int, rs2: int = 0) -> int:
     return f5 << 27 | rs2 << 20 | rs1 << 15 | (2 if width == "w" else 3) << 12 | rd << 7 | 0x2F
 
 
+FMA_OPS = {"fmadd": 0x43, "fmsub": 0x47, "fnmsub": 0x4B, "fnmadd": 0x4F}
+
+
+def fma(kind: str, rd: int, rs1: int, rs2: int, rs3: int, rm: int = 7) -> int:
+    name, fmt = kind.split(".")
+    return (rs3 << 27 | (fmt == "d") << 25 | rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7
+            | FMA_OPS[name])
+
+
 FP_OPS = {"fadd": 0x00, "fsub": 0x04, "fmul": 0x08, "fdiv": 0x0C, "fsqrt": 0x2C}
 
 
@@ -444,6 +453,56 @@ def test_fp_edge_cases_in_native_code_match_qemu(tmp_path: Path, kind: str, rm: 
         bad = [f"{a:#x},{b:#x}: ours {ours[2 * i]:#x}/{ours[2 * i + 1]} "
                f"qemu {theirs[2 * i]:#x}/{theirs[2 * i + 1]}"
                for i, (a, b) in enumerate(pairs) if ours[2 * i:2 * i + 2] != theirs[2 * i:2 * i + 2]]
+        pytest.fail(f"{len(bad)} results differ from qemu: " + "; ".join(bad[:5]))
+
+
+FMA_D = [0, 1 << 63, 0x3FF0000000000000, 0xBFF0000000000000, 0x7FF0000000000000,
+         0x7FF8000000000000, 0x7FF4000000000000, 0x0000000000000001, 0x7FEFFFFFFFFFFFFF,
+         0x3FD5555555555555]
+FMA_S = [BOX | v for v in (0, 0x80000000, 0x3F800000, 0xBF800000, 0x7F800000, 0x7FC00000,
+                           0x7FA00000, 0x00000001, 0x7F7FFFFF)] + [0x3EAAAAAB]
+
+
+@pytest.mark.parametrize("rm", [7, 1, 4])
+@pytest.mark.parametrize("kind", [f"{op}.{p}" for op in FMA_OPS for p in "sd"])
+def test_fused_multiply_adds_match_qemu(tmp_path: Path, kind: str, rm: int, qemu: str,
+                                        capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Every triple of edge values (inf * 0 + qNaN among them, where RISC-V
+    wants NV) through the four fused multiply-adds: results and flags as qemu's."""
+    import subprocess
+
+    edges = FMA_D if kind.endswith(".d") else FMA_S
+    triples = [(a, b, c) for a in edges for b in edges for c in edges]
+    body = [fp_mem("fld", 1, 20, 0), fp_mem("fld", 2, 20, 8), fp_mem("fld", 4, 20, 16),
+            fma(kind, 3, 1, 2, 4, rm), fp_mem("fsd", 3, 21, 0),
+            i_type("csrrw", 5, 0, 1), s_type("sd", 21, 5, 8),
+            i_type("addi", 20, 20, 24), i_type("addi", 21, 21, 16), i_type("addi", 22, 22, -1),
+            i_type("andi", 6, 22, 3), i_type("csrrw", 0, 6, 2)]
+    inner = [*body, b_type("bne", 22, 0, -4 * len(body))]
+    restart = [r_type("add", 20, 23, 0), r_type("add", 21, 25, 0), r_type("add", 22, 24, 0)]
+    words = [u_type("auipc", 23, 0), NOP, u_type("lui", 25, DATA >> 12), *li(24, len(triples)),
+             *li(30, 2), *restart, *inner, i_type("addi", 30, 30, -1),
+             b_type("bne", 30, 0, -4 * (len(inner) + len(restart) + 1)),
+             *li(10, 1), r_type("add", 11, 25, 0), i_type("slli", 12, 24, 4), *li(17, 64),
+             0x00000073, *li(10, 0), *EXIT]
+    if len(words) % 2:
+        words.append(NOP)
+    words[1] = i_type("addi", 23, 23, 4 * len(words))
+    table = struct.pack(f"<{3 * len(triples)}Q", *(v for t in triples for v in t))
+    prog = elf(words, tmp_path, kind.replace(".", "_"), table)
+    capfdbinary.readouterr()
+    got = run(prog, "native")
+    out = capfdbinary.readouterr().out
+    assert got["status"] == 0 and got["native_blocks"] >= 1
+    ref = subprocess.run([qemu, str(prog)], capture_output=True, timeout=60, check=False)
+    assert ref.returncode == 0 and len(out) == 16 * len(triples)
+    if out != ref.stdout:
+        ours = struct.unpack(f"<{2 * len(triples)}Q", out)
+        theirs = struct.unpack(f"<{2 * len(triples)}Q", ref.stdout)
+        bad = [f"{a:#x},{b:#x},{c:#x}: ours {ours[2 * i]:#x}/{ours[2 * i + 1]} "
+               f"qemu {theirs[2 * i]:#x}/{theirs[2 * i + 1]}"
+               for i, (a, b, c) in enumerate(triples)
+               if ours[2 * i:2 * i + 2] != theirs[2 * i:2 * i + 2]]
         pytest.fail(f"{len(bad)} results differ from qemu: " + "; ".join(bad[:5]))
 
 

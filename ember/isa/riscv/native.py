@@ -102,6 +102,23 @@ FP_NATIVE = ({f"{op}.{p}" for op in FP_ARITH for p in "sd"} | FP_CONVERT | FP_TO
     f"{op}.{p}" for op in FP_COMPARE for p in "sd"} | {
     "fld", "flw", "fsd", "fsw", "fmv.x.d", "fmv.x.w", "fmv.d.x", "fmv.w.x",
     "fsgnj.d", "fsgnjn.d", "fsgnjx.d"})
+#: Fused multiply-adds: the VEX opcode of vf(n)madd/vf(n)msub 213 (a * b +- c,
+#: negated product) that computes each (x86 FMA3, when the host has it).
+FP_FMA = {"fmadd": 0xA9, "fmsub": 0xAB, "fnmsub": 0xAD, "fnmadd": 0xAF}
+FP_FMA_KINDS = {f"{op}.{p}" for op in FP_FMA for p in "sd"}
+
+
+def _host_has_fma() -> bool:
+    """FMA3 and AVX (VEX encoding) usable on this host, as the kernel reports them."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split())
+                    return {"fma", "avx"} <= flags
+    except OSError:
+        pass
+    return False
 #: No LR/SC address is odd.
 NO_RESERVATION = 1
 AMO_OPS = ("add", "swap", "xor", "or", "and", "min", "max", "minu", "maxu")
@@ -245,6 +262,8 @@ class NativeTranslator(Translator):
         self.pending: dict[int, list[int]] = {}
         self.native_blocks = 0
         self.native_links = 0
+        #: Whether fused multiply-adds can be native (looked up when first met).
+        self.has_fma: bool | None = None
         #: Bumped by every flush; a wrapper from an older generation is stale.
         self.generation = [0]
         #: Machine code of instructions that need no labels, by instruction.
@@ -260,6 +279,11 @@ class NativeTranslator(Translator):
         del self._map_anchor
 
     # -- the code buffer ---------------------------------------------------------------
+    def _fma(self) -> bool:
+        if self.has_fma is None:
+            self.has_fma = _host_has_fma()
+        return self.has_fma
+
     def _emit_runtime(self) -> int:
         """The entry trampoline at offset 0 and the shared exit; returns the exit's offset."""
         asm = X.Asm(0)
@@ -315,7 +339,8 @@ class NativeTranslator(Translator):
                 return Region(out, addr, True)
             if ins.kind not in SUPPORTED or (
                     ins.kind in CSRS and ins.imm not in (CSR_FFLAGS, CSR_FRM, CSR_FCSR)):
-                return Region(out, addr, True)
+                if not (ins.kind in FP_FMA_KINDS and self._fma()):
+                    return Region(out, addr, True)
             out.append((addr, ins))
             seen.add(addr)
             kind = ins.kind
@@ -545,7 +570,7 @@ class NativeTranslator(Translator):
         if kind in CSRS:
             self._csr(asm, ins)
             return
-        if kind in FP_NATIVE:
+        if kind in FP_NATIVE or kind in FP_FMA_KINDS:
             self.fp_used[0] = True
             self._fp(asm, at, ins, stub(pending(), at | 1), address)
             return
@@ -733,10 +758,12 @@ class NativeTranslator(Translator):
             return
         single = kind.endswith(".s") or kind.startswith("fcvt.s.")
         prefix = 0xF3 if single else 0xF2
+        f3 = 8 * (FBASE + (ins.ex >> 3))
+        operands = ((f1,) if kind.startswith(("fsqrt", "fcvt")) else
+                    (f1, f2, f3) if kind in FP_FMA_KINDS else (f1, f2))
         if single and not kind.startswith("fcvt.s."):
             # NaN boxing: an operand whose upper half is not all ones reads as
             # the canonical NaN in Python; leave those to it.
-            operands = (f1,) if kind.startswith(("fsqrt", "fcvt")) else (f1, f2)
             for disp in operands:
                 asm.load(X.RAX, X.RDI, disp)
                 asm.shift_imm(X.SHR, X.RAX, 32)
@@ -808,13 +835,21 @@ class NativeTranslator(Translator):
             asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
             asm.emit(prefix, 0x48, 0x0F, 0x2A, 0xC0)  # cvtsi2sd/ss xmm0, rax
         else:
-            operands = (f1,) if kind.startswith("fsqrt") else (f1, f2)
             for xmm, disp in enumerate(operands):
                 # movss/movsd xmm, [rdi + disp]
                 asm.emit(prefix, 0x0F, 0x10, 0x87 | xmm << 3, struct.pack("<i", disp))
             asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SCRATCH))  # ldmxcsr
-            opcode = FP_ARITH[kind.split(".")[0]]
-            asm.emit(prefix, 0x0F, opcode, 0xC0 if opcode == 0x51 else 0xC1)
+            if kind in FP_FMA_KINDS:
+                # A NaN addend: RISC-V raises NV for inf * 0 + qNaN, x86 does not;
+                # leave NaN addends (rare) to Python.
+                asm.emit(*((0x0F, 0x2E, 0xD2) if single else (0x66, 0x0F, 0x2E, 0xD2)))
+                asm.jcc(0xA, bail)  # jp: ucomis xmm2, xmm2 is unordered
+                # vf...213s[sd] xmm0, xmm1, xmm2: xmm0 = +-(xmm1 * xmm0) +- xmm2
+                vex2 = (0x80 if not single else 0x00) | 0x71  # W, vvvv = ~xmm1, L=0, pp=66
+                asm.emit(0xC4, 0xE2, vex2, FP_FMA[name], 0xC2)
+            else:
+                opcode = FP_ARITH[name]
+                asm.emit(prefix, 0x0F, opcode, 0xC0 if opcode == 0x51 else 0xC1)
         self._fp_flags(asm)
         # Any NaN result is the canonical NaN.
         asm.emit(*((0x0F, 0x2E, 0xC0) if single else (0x66, 0x0F, 0x2E, 0xC0)))  # ucomis xmm0
