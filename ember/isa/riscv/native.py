@@ -4,12 +4,17 @@ This is the translator (:mod:`ember.isa.riscv.dbt`) with one more tier. When
 a block gets hot, the *region* starting there is compiled to x86-64 in an
 executable ``mmap`` buffer: the instructions from its pc following
 fall-through paths and direct jumps, up to the first call, indirect jump,
-instruction the native tier does not implement, or ``MAX_REGION``
-instructions. Covered: RV64I integer operations, loads and stores, branches,
-``jal``/``jalr`` (calls and returns), the M extension (with RISC-V's results
-for division by zero and overflow) and the W operations, compressed forms
-included (the decoder expands them). System calls, floating point, atomics
-and CSRs stay with the Python tiers.
+instruction the native tier does not implement, code that already has a
+native block of its own, or ``MAX_REGION`` instructions. Covered: RV64I
+integer operations, loads and stores, branches, ``jal``/``jalr`` (calls and
+returns), the M extension (with RISC-V's results for division by zero and
+overflow), the W operations, LR/SC and the AMOs, the fflags/frm/fcsr CSRs,
+and floating point through SSE (add, sub, mul, div, sqrt, fused
+multiply-adds with FMA3, comparisons, conversions in range, loads, stores,
+moves, sign injection), compressed forms included (the decoder expands
+them). System calls, the counter CSRs, RMM rounding, ``fmin``/``fmax``/
+``fclass`` and conversions between single and double stay with the Python
+tiers.
 
 Machine state in native code:
 
@@ -107,18 +112,6 @@ FP_NATIVE = ({f"{op}.{p}" for op in FP_ARITH for p in "sd"} | FP_CONVERT | FP_TO
 FP_FMA = {"fmadd": 0xA9, "fmsub": 0xAB, "fnmsub": 0xAD, "fnmadd": 0xAF}
 FP_FMA_KINDS = {f"{op}.{p}" for op in FP_FMA for p in "sd"}
 
-
-def _host_has_fma() -> bool:
-    """FMA3 and AVX (VEX encoding) usable on this host, as the kernel reports them."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split())
-                    return {"fma", "avx"} <= flags
-    except OSError:
-        pass
-    return False
 #: No LR/SC address is odd.
 NO_RESERVATION = 1
 AMO_OPS = ("add", "swap", "xor", "or", "and", "min", "max", "minu", "maxu")
@@ -196,6 +189,18 @@ _LOAD_RAX = _encodings(lambda asm, n: asm.load(X.RAX, X.RDI, 8 * n))
 _STORE_RCX = _encodings(lambda asm, n: asm.store(X.RDI, 8 * n, X.RCX))
 _LOAD_OPS = {kind: X._enc_sib(opcode, X.RCX, X.RSI, X.RAX, w, b"")
              for kind, (_, opcode, w) in LOADS.items()}
+
+
+def _host_has_fma() -> bool:
+    """FMA3 and AVX (VEX encoding) usable on this host, as the kernel reports them."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return {"fma", "avx"} <= set(line.split())
+    except OSError:
+        pass
+    return False
 
 
 def _table_index(pc: int) -> int:
@@ -547,14 +552,7 @@ class NativeTranslator(Translator):
             if rd:  # after reading rs1: rd may be rs1
                 self._set(asm, rd, npc)
             return
-        if kind in LOADS:
-            width, opcode, w = LOADS[kind]
-            address(ins, width, at)
-            asm.op_sib(opcode, X.RCX, X.RSI, X.RAX, w)
-            if rd:
-                asm.store(X.RDI, 8 * rd, X.RCX)
-            return
-        if kind in STORES:
+        if kind in STORES:  # (loads are emitted inline by _compile)
             width, prefix, w = STORES[kind]
             address(ins, width, at)
             # A store into a page holding decoded code: leave it to Python,
