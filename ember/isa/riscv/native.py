@@ -189,6 +189,12 @@ _LOAD_RAX = _encodings(lambda asm, n: asm.load(X.RAX, X.RDI, 8 * n))
 _STORE_RCX = _encodings(lambda asm, n: asm.store(X.RDI, 8 * n, X.RCX))
 _LOAD_OPS = {kind: X._enc_sib(opcode, X.RCX, X.RSI, X.RAX, w, b"")
              for kind, (_, opcode, w) in LOADS.items()}
+_LOAD_RCX = _encodings(lambda asm, n: asm.load(X.RCX, X.RDI, 8 * n))
+_STORE_OPS = {kind: X._enc_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
+              for kind, (width, prefix, w) in STORES.items()}
+#: rcx = rax >> 12; cmp byte [r9 + rcx], 0: is the stored-to page in the code map?
+_CODE_PAGE_TEST = (X._enc_rr(0x89, X.RAX, X.RCX, 1) + X._enc_rr(0xC1, X.SHR, X.RCX, 1)
+                   + bytes((PAGE_SHIFT,)) + X._enc_sib(0x80, 7, X.R9, X.RCX, 0, b"") + b"\0")
 
 
 def _host_has_fma() -> bool:
@@ -464,6 +470,21 @@ class NativeTranslator(Translator):
                 code += _LOAD_OPS[kind]
                 if ins.rd:
                     code += _STORE_RCX[ins.rd]
+            elif kind in STORES:  # the next commonest
+                width = STORES[kind][0]
+                code = asm.code
+                code += _LOAD_RAX[ins.rs1]
+                if ins.imm:
+                    code += X._enc_imm(X.ADD, X.RAX, ins.imm, 1)
+                code += cmp_size[width]
+                bail = stub(pending, at | 1)
+                asm.jcc(X.CC_A, bail)
+                # A store into a page holding decoded code: leave it to Python,
+                # which invalidates the translations.
+                code += _CODE_PAGE_TEST
+                asm.jcc(X.CC_NE, bail)
+                code += _LOAD_RCX[ins.rs2]
+                code += _STORE_OPS[kind]
             elif kind in CACHEABLE:
                 # Code that depends only on the instruction (and its pc): reuse it.
                 key = (ins, at) if kind in POSITIONAL else ins
@@ -494,12 +515,17 @@ class NativeTranslator(Translator):
             goto(None, region.after)
         # Exit stubs: count what ran, rax = where to go on, leave through this
         # block's own copy of the exit (local jumps link faster than absolute ones).
+        code, labels, fixups = asm.code, asm.labels, asm.fixups
         for name, count, value in stubs:
-            asm.label(name)
+            labels[name] = len(code)
             if count:
-                asm.imm_group(X.ADD, X.R8, count)
-            asm.mov_imm(X.RAX, value)
-            asm.jmp("exit")
+                code += X._enc_imm(X.ADD, X.R8, count, 1)
+            if value < 1 << 32:
+                code += b"\xb8" + struct.pack("<I", value)  # mov eax, value
+            else:
+                asm.mov_imm(X.RAX, value)
+            code += b"\xe9\0\0\0\0"  # jmp exit
+            fixups.append((len(code) - 4, "exit"))
         asm.label("exit")
         asm.store(X.RDI, 8 * COUNT, X.R8)
         asm.emit(0x0F, 0xAE, 0x97, struct.pack("<i", MXCSR_SAVE))  # ldmxcsr [rdi + save]
