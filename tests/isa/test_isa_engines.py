@@ -279,3 +279,27 @@ def test_translating_every_block_counts_like_the_interpreter(asm_dir: Path) -> N
     _, interp = _run(prog, "interp")
     assert hot.instructions == interp.instructions
     assert hot.blocks_translated >= 2 and hot.cold_instructions == 0
+
+
+# One loop longer than a translated loop's slice (2^20 instructions): the
+# iterations counted across slices must add up exactly.
+LONG_LOOP = """
+    .globl _start
+_start:
+    li t0, 400000
+    li a0, 0
+1:  addi a0, a0, 3
+    addi t0, t0, -1
+    bnez t0, 1b
+    andi a0, a0, 0xff
+    li a7, 93
+    ecall
+"""
+
+
+@pytest.mark.parametrize("engine", ["dbt", "dbt-hot"])
+def test_loop_longer_than_a_slice_counts_exactly(asm_dir: Path, engine: str) -> None:
+    prog = _build(asm_dir, "longloop", LONG_LOOP)
+    status, stats = _run(prog, engine)
+    assert status == (3 * 400000) & 0xFF
+    assert stats.instructions == 3 + 400000 * 3 + 3

@@ -481,6 +481,7 @@ class Translator:
         # epilogue, so the code stays linear in the trace length (CPython's
         # compile() is the cost).
         body: list[tuple[int, int, str]] = []  # (indent, guest pc, line)
+        back: list[int] = []  # instructions per iteration at each back edge
         final: list[str] = []  # what the epilogue does for e == -2
         indirect = leaves = slow = False
 
@@ -490,11 +491,8 @@ class Translator:
 
         def goto(indent: int, at: int, executed: int, target: int) -> None:
             if target == pc and loops:
-                # Leave the loop now and then, so the dispatcher can enforce
-                # an instruction limit (re-entry goes through exit slot 0).
-                body.append((indent, at, f"n += {executed}"))
-                body.append((indent, at, f"if n < {LOOP_SLICE}: continue"))
-                body.append((indent, at, "k = 0; e = 0; break"))
+                back.append(executed)
+                body.append((indent, at, f"\0{executed}"))  # a back edge: see below
                 return
             leave(indent, at, executed, target)
 
@@ -617,8 +615,22 @@ class Translator:
         for n in sorted(local):
             lines.append(f"    r{n} = x[{n}]")
             linemap.append(pc)
-        lines += ["    n = 0", "    while True:"]
-        linemap += [pc, pc]
+        # A loop leaves now and then (after about LOOP_SLICE instructions), so
+        # the dispatcher can enforce an instruction limit; re-entry goes
+        # through exit slot 0. When every back edge closes an iteration of the
+        # same length C, a ``for`` over a range counts the iterations (a back
+        # edge is a bare ``continue``, the count i * C is taken at the exit);
+        # otherwise a counter n is kept.
+        counted = len(set(back)) == 1
+        if counted:
+            per = back[0]
+            lines.append(f"    for i in range({LOOP_SLICE // per}):")
+            count = f"i * {per} + k"
+        else:
+            lines += ["    n = 0", "    while True:"]
+            linemap.append(pc)
+            count = "n + k"
+        linemap.append(pc)
         pad = "      "
         if leaves:
             indirect = True
@@ -626,14 +638,28 @@ class Translator:
             linemap.append(pc)
             pad = "        "
         for indent, at, text in body:
-            lines.append(pad + "  " * indent + text)
+            indent_text = pad + "  " * indent
+            if text[0] == "\0":  # a back edge
+                if counted:
+                    lines.append(indent_text + "continue")
+                    linemap.append(at)
+                else:
+                    lines += [indent_text + f"n += {text[1:]}",
+                              indent_text + f"if n < {LOOP_SLICE}: continue",
+                              indent_text + "k = 0; e = 0; break"]
+                    linemap += [at, at, at]
+                continue
+            lines.append(indent_text + text)
             linemap.append(at)
         if leaves:
             lines += ["      except Leave as out:", "        t, k = out.args; e = -1; break"]
             linemap += [pc, pc]
+        if counted:  # the range ran out: i + 1 whole iterations
+            lines.append(f"    else: k = {per}; e = 0")
+            linemap.append(pc)
         last_pc = instrs[-1][0]
         epilogue = [f"x[{n}] = r{n}" for n in sorted(written & local)]
-        epilogue.append("IC[0] += n + k")
+        epilogue.append(f"IC[0] += {count}")
         if final or indirect or slow:
             epilogue.append("if e < 0:")
             if slow:
