@@ -105,7 +105,7 @@ def _memory_groups(instrs: list[tuple[int, Instr]], kinds: list[_Kind]) -> dict[
     that no offset makes the address negative and that no store can reach a
     page of decoded code (every such store lies above CHI). Returns
     index -> (group id, index of the group's first access) for the accesses in
-    runs of two or more; the others keep the checked struct path."""
+    runs of two or more and for lone stores; lone loads keep the struct path."""
     groups: list[list[int]] = []
     open_: dict[int, int] = {}  # base register -> group id
     for i, ((_, ins), k) in enumerate(zip(instrs, kinds)):
@@ -120,7 +120,9 @@ def _memory_groups(instrs: list[tuple[int, Instr]], kinds: list[_Kind]) -> dict[
             open_.pop(ins.rd, None)
     plan: dict[int, tuple[int, int]] = {}
     for gid, members in enumerate(groups):
-        if len(members) >= 2:
+        # A lone load gains little (a guard and a subscript against a struct
+        # call); a lone store gains its code-page check too.
+        if len(members) >= 2 or _FAST[instrs[members[0]][1].kind][1]:
             for i in members:
                 plan[i] = (gid, members[0])
     return plan
