@@ -324,10 +324,12 @@ class NativeTranslator(Translator):
         """Code was invalidated: forget every native block too."""
         super().flush()
         self.generation[0] += 1
+        table = self.table
+        for pc in self.entries:  # every slot in use holds one of these pcs
+            table[2 * _table_index(pc)] = EMPTY
         self.entries.clear()
         self.pending.clear()
         self.code_used = self.runtime_end
-        self._reset_table()
 
     # -- region selection ---------------------------------------------------------------
     def _region(self, pc: int) -> Region:
