@@ -80,6 +80,35 @@ def program(body: str) -> str:
 
 
 SNIPPETS: dict[str, str] = {
+    # Signed comparisons against x0 and immediates (the translator has its own
+    # code for these), branches on both sides of x0.
+    "compares": """
+    slt x20, x5, x0
+    slt x21, x4, x0
+    slt x22, x0, x6
+    slt x23, x0, x5
+    slt x24, x0, x1
+    slti x25, x5, 7
+    slti x26, x6, 7
+    slti x27, x4, -3
+    slti x28, x17, -3
+    slti x29, x3, 2047
+    slti x30, x13, -2048
+    slti x9, x13, -1
+    blt x5, x0, 1f
+    li x16, 1
+1:  bge x0, x6, 2f
+    li x15, 1
+2:  blt x0, x1, 3f
+    li x14, 1
+3:  bge x4, x0, 4f
+    li x12, 1
+4:  blt x0, x6, 5f
+    li x11, 1
+5:  bge x1, x0, 6f
+    li x10, 1
+6:  nop
+""",
     "rv64i": """
     add x20, x5, x4          # INT64_MIN + -1 wraps
     sub x21, x1, x5          # 0 - INT64_MIN

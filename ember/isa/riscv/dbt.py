@@ -204,6 +204,15 @@ def _special(kind: str, ins: Instr, r1: str, r2: str, rd: str) -> list[str] | No
         return [f"v = {r1} - {-imm}", f"{rd} = v if v >= 0 else v + 0x10000000000000000"]
     if kind == "add" and (r1 == "0" or r2 == "0"):
         return [f"{rd} = {r2 if r1 == '0' else r1}"]
+    if kind == "slti":  # signed r1 < imm without computing the signed value
+        imm = ins.imm
+        if imm >= 0:
+            return [f"{rd} = 1 if {r1} < {imm} or {r1} >= {SB} else 0"]
+        return [f"{rd} = 1 if {SB} <= {r1} < {imm & MASK} else 0"]
+    if kind == "slt" and r2 == "0":  # sltz
+        return [f"{rd} = 1 if {r1} >= {SB} else 0"]
+    if kind == "slt" and r1 == "0":  # sgtz
+        return [f"{rd} = 1 if 0 < {r2} < {SB} else 0"]
     if kind == "addiw" and ins.imm == 0:  # sext.w
         return [f"v = {r1} & 0xFFFFFFFF", f"{rd} = v if v < 0x80000000 else v + 0xFFFFFFFF00000000"]
     return None
