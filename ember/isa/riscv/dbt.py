@@ -464,20 +464,29 @@ class Translator:
         """
         kinds = [_kind(ins.kind) for _, ins in instrs]
         uses: dict[int, int] = {}
+        in_loop: set[int] = set()  # registers used up to the last back edge
         loops = after == pc
+        pending: set[int] = set()
         for (at, ins), k in zip(instrs, kinds):
             if k.r1 and ins.rs1:
                 uses[ins.rs1] = uses.get(ins.rs1, 0) + k.r1
+                pending.add(ins.rs1)
             if k.r2 and ins.rs2:
                 uses[ins.rs2] = uses.get(ins.rs2, 0) + k.r2
+                pending.add(ins.rs2)
             if k.rd and ins.rd:
                 uses[ins.rd] = uses.get(ins.rd, 0) + k.rd
-            if k.term == "branch" and (at + ins.imm) & MASK == pc:
+                pending.add(ins.rd)
+            if k.term == "branch" and ((at + ins.imm) & MASK == pc or at + ins.length == pc):
                 loops = True
+                in_loop |= pending
+        if after == pc:
+            in_loop |= pending
         # A local costs a load at entry and a store at exit, even when the trace
         # leaves early: worth it from three uses on (each use of x[n] is a
-        # subscript), and always in a loop.
-        local = {n for n, c in uses.items() if c >= 3 or loops}
+        # subscript), and for every register the loop of a loop trace uses
+        # (not those only used after the loop).
+        local = {n for n, c in uses.items() if c >= 3 or n in in_loop}
         written: set[int] = set()
         targets: list[int] = [pc] if loops else []  # slot 0 of a loop: its own head
 
