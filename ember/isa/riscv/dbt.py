@@ -523,6 +523,7 @@ class Translator:
         executed = 0
         ended = False
         last = len(instrs) - 1
+        known: dict[int, int] = {}  # register -> value known at this point of the pass
         for i, ((at, ins), k) in enumerate(zip(instrs, kinds)):
             executed += 1
             npc = at + ins.length
@@ -530,6 +531,21 @@ class Translator:
             r1, r2 = reg(ins.rs1), reg(ins.rs2)
             rdn = reg(rd) if rd else "_"
             term = k.term
+            # Constants: lui, auipc and addi of a known value give a known
+            # value (la/li pairs, addresses of globals), assigned as a literal.
+            # Knowledge runs from the trace's head along its one path, so it
+            # holds in every pass of a loop.
+            kind = ins.kind
+            base = known.get(ins.rs1) if ins.rs1 else 0
+            if rd and ((kind == "addi" and base is not None) or kind in ("lui", "auipc")):
+                value = ((base + ins.imm) if kind == "addi" else ins.imm if kind == "lui"
+                         else at + ins.imm) & MASK
+                known[rd] = value
+                written.add(rd)
+                body.append((0, at, f"{rdn} = {value}"))
+                continue
+            if rd and k.rd:
+                known.pop(rd, None)
             if i in members:
                 slow = True
                 for line in self._guard(plan[i][0], at, r1, [instrs[j][1] for j in members[i]],
@@ -597,15 +613,29 @@ class Translator:
                 if rd:
                     body.append((0, at, f"{rdn} = {npc}"))
                     written.add(rd)
+                    known[rd] = npc
                 continue
             if term == "jalr":
                 predicted = instrs[i + 1][0] if i < last else after
+                if predicted is not None and base is not None \
+                        and (base + ins.imm) & (MASK - 1) == predicted:
+                    # The target is known (a return to a call in this trace
+                    # whose link register was not touched): no guard needed.
+                    if rd:
+                        written.add(rd)
+                        body.append((0, at, f"{rdn} = {npc}"))
+                        known[rd] = npc
+                    if i == last:
+                        goto(0, at, executed, predicted)
+                        ended = True
+                    continue
                 indirect = True
                 dest = f"{r1} & {MASK - 1:#x}" if ins.imm == 0 else f"({r1} + ({ins.imm})) & {MASK - 1:#x}"
                 body.append((0, at, f"t = {dest}"))
                 if rd:
                     written.add(rd)
                     body.append((0, at, f"{rdn} = {npc}"))
+                    known[rd] = npc
                 if predicted is not None:
                     # A followed call's return, or the one target this jump had
                     # while cold: stay in the trace if it goes there again.
