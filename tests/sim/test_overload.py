@@ -118,7 +118,7 @@ def test_batch_equals_row_by_row(rows: list[list[float]], util: float) -> None:
 
 
 # -- scalar twins and sketches ----------------------------------------------------------------
-from ember.cluster.policy.overload import numpy_sum  # noqa: E402
+from ember.cluster.policy.overload import numpy_sum
 
 ROWS = st.lists(st.lists(st.floats(0, 1.5, allow_nan=False), min_size=0, max_size=W), min_size=1, max_size=5)
 

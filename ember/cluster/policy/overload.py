@@ -17,9 +17,9 @@ short, as in the paper.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:

@@ -80,6 +80,8 @@ class Pabfd:
     wake_cost_includes_idle: bool = True
     name: str = field(default="pabfd", init=False)
     uses_power = True
+    #: the key depends on the host's load and model, not on its id
+    by_id = False
 
     @property
     def monotone(self) -> bool:
@@ -116,6 +118,7 @@ class FirstFit:
     #: keys never change with load (fit only shrinks)
     monotone = True
     uses_power = False
+    by_id = True
 
     def key(self, c: Candidates) -> np.ndarray:
         return c.ids.astype(float)
@@ -130,6 +133,7 @@ class FewestInstances:
     free MIPS first (best fit), an empty host only when no running one fits."""
 
     name: str = field(default="fewest-instances", init=False)
+    by_id = False
 
     def key(self, c: Candidates) -> np.ndarray:
         import numpy as np
