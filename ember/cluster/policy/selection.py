@@ -116,6 +116,71 @@ def _r_squared_lstsq(data: np.ndarray, constant: np.ndarray, n: int) -> np.ndarr
     return out
 
 
+def _sequential_sum(x: np.ndarray) -> np.ndarray:
+    """Sum along the last axis one term after the other (as a Java loop does; np.sum pairs them)."""
+    return x.cumsum(axis=-1)[..., -1]
+
+
+def r_squared_householder(data: np.ndarray) -> np.ndarray | None:
+    """R² of each row regressed on the others, as commons-math3's OLSMultipleLinearRegression
+    computes it (intercept first, Householder QR, every sum one term after the other), or
+    None where it refuses: fewer than two rows, more rows than observations, or a zero on
+    the diagonal of R in any of the regressions (CloudSim then falls back to MMT).
+
+    All n regressions run at once along a leading axis; each keeps the library's own
+    order of operations, so the R² agree with CloudSim's bit for bit.
+    """
+    import numpy as np
+
+    n, m = data.shape
+    p = n  # n - 1 regressors and the intercept
+    if n < 2 or p > m:
+        return None
+    others = np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.intp)
+    q = np.empty((n, p, m))
+    q[:, 0, :] = 1.0
+    q[:, 1:, :] = data[others]
+    rdiag = np.empty((n, p))
+    for minor in range(p):
+        qm = q[:, minor, minor:]
+        a = np.sqrt(_sequential_sum(qm * qm))
+        a = np.where(q[:, minor, minor] > 0, -a, a)
+        if not (a != 0).all():
+            return None  # singular: the whole selection falls back
+        rdiag[:, minor] = a
+        q[:, minor, minor] -= a
+        if minor + 1 < p:
+            rest = q[:, minor + 1 :, minor:]
+            alpha = -_sequential_sum(rest * qm[:, None, :]) / (a * q[:, minor, minor])[:, None]
+            rest -= alpha[:, :, None] * qm[:, None, :]
+    y = data.astype(float, copy=True)
+    for minor in range(p):
+        qm = q[:, minor, minor:]
+        dot = _sequential_sum(y[:, minor:] * qm) / (rdiag[:, minor] * q[:, minor, minor])
+        y[:, minor:] += dot[:, None] * qm
+    beta = np.empty((n, p))
+    for row in range(p - 1, -1, -1):
+        y[:, row] /= rdiag[:, row]
+        beta[:, row] = y[:, row]
+        y[:, :row] -= y[:, row : row + 1] * q[:, row, :row]
+    # fitted value of observation j: 1 * beta_0 + sum over regressors k of x_jk beta_k, in order
+    terms = np.empty((n, m, p))
+    terms[:, :, 0] = beta[:, 0:1]
+    terms[:, :, 1:] = np.transpose(data[others], (0, 2, 1)) * beta[:, None, 1:]
+    resid = data - _sequential_sum(terms)
+    ssr = _sequential_sum(resid * resid)
+    # the total sum of squares by commons-math's SecondMoment recurrence
+    m1 = np.zeros(n)
+    m2 = np.zeros(n)
+    for k in range(m):
+        dev = data[:, k] - m1
+        ndev = dev / (k + 1)
+        m1 = m1 + ndev
+        m2 = m2 + float(k) * dev * ndev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 - ssr / m2
+
+
 @dataclass(frozen=True)
 class Mc:
     """Maximum correlation: the VM whose history the others explain best (largest R²).
@@ -125,14 +190,24 @@ class Mc:
     """
 
     fallback: Mmt = Mmt()
+    #: CloudSim's regression (commons-math3: Householder QR, refusing only more VMs than
+    #: observations or a singular fit) instead of the inverse-covariance shortcut, which
+    #: differs in the last bits and refuses one observation earlier.
+    householder: bool = False
     name: str = field(default="mc", init=False)
 
     def select(self, vms: Candidates, rng: np.random.Generator) -> int:
         n = len(vms)
         m = int(vms.history_len.min()) if n else 0
-        if m <= n:
-            return self.fallback.select(vms, rng)
-        r2 = r_squared_each(vms.history[:, :m])
+        if self.householder:
+            found = r_squared_householder(vms.history[:, :m]) if n else None
+            if found is None:
+                return self.fallback.select(vms, rng)
+            r2 = found
+        else:
+            if m <= n:
+                return self.fallback.select(vms, rng)
+            r2 = r_squared_each(vms.history[:, :m])
         best, best_i = SMALLEST_POSITIVE, 0
         for i, value in enumerate(r2):
             if value > best:  # NaN never wins; ties keep the first
