@@ -30,6 +30,7 @@ from ember.cluster.policy import (
 )
 from ember.cluster.policy.overload import Lrr
 from ember.cluster.policy.placement import FirstFit, Pabfd
+from ember.cluster.policy.selection import Mc
 from ember.cluster.policy.state import migration_seconds
 from ember.cluster.power import power_of
 from ember.sim import datacenter
@@ -96,7 +97,11 @@ def resolve_policy(cfg: RunConfig) -> Policy | None:
         place = policy.placement
         if isinstance(place, Pabfd):
             place = Pabfd(wake_cost_includes_idle=False)
-        policy = dataclasses.replace(policy, detector=det, placement=place, evacuate_fresh_targets=True)
+        sel = policy.selector
+        if isinstance(sel, Mc):
+            sel = dataclasses.replace(sel, householder=True)  # commons-math's regression, bit for bit
+        policy = dataclasses.replace(policy, detector=det, selector=sel, placement=place,
+                                     evacuate_fresh_targets=True)
     return policy
 
 
