@@ -46,7 +46,7 @@ def _human(stats: dict[str, object]) -> str:
             f"cold (interpreted)  {stats['cold_instructions']:,} instructions",
         ]
         if stats["engine"] == "native":
-            lines.append(f"native x86-64 loops {stats.get('native_blocks', 0):,}")
+            lines.append(f"native x86-64 blocks {stats.get('native_blocks', 0):,}")
     else:
         lines.append(f"decoded             {stats['decoded']:,}")
     lines.append(f"code flushes        {stats['flushes']}")
