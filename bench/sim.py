@@ -91,7 +91,8 @@ def fidelity(classpath: str | None) -> list[str]:
             for m in FIDELITY_METRICS:
                 a, b = float(ours[m]), float(theirs[m])
                 ratio = 1.0 if a == b else (a / b if b else float("inf"))
-                worst = max(worst, abs(ratio - 1))
+                if "-rs-" not in policy:  # unseeded in CloudSim: reported apart, see below
+                    worst = max(worst, abs(ratio - 1))
                 ratios.append(ratio)
             rs = " (CloudSim: mean of its runs)" if "rs_runs" in theirs and not classpath else ""
             rows.append(f"| {day_name} | {policy}{rs} | {ours['energy_kwh']:.3f} | {theirs['energy_kwh']:.3f} "
@@ -108,7 +109,9 @@ def fidelity(classpath: str | None) -> list[str]:
         FIDELITY_TITLE, "",
         (f"Same day, same policy, same VM order (files sorted bytewise). {source}. "
          "Ratios are ember / CloudSim; 1.00000 is identical to five places. "
-         f"Largest gap over all cases and metrics: {worst:.3%} (the issue's target: 1 %)."), "",
+         f"Largest gap over every case and metric except RS: {worst:.2e} (the issue's target: 1 %). "
+         "RS draws unseeded random numbers in CloudSim: its rows compare ember's seeded run with the mean "
+         "of several CloudSim runs, whose own spread is recorded in the reference file."), "",
         ("| day | policy | energy kWh ember | energy kWh CloudSim | migrations ember | migrations CloudSim "
          "| energy | migrations | SLATAH | PDM | SLAV | ESV |"),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
