@@ -22,7 +22,8 @@ def default_linux_cmdline() -> str:
 
 def is_bzimage(path: str) -> bool:
     """Whether the file at *path* is a bzImage (False when it cannot be read: the loader says why)."""
-    from ember.arch.x86.loader import BZIMAGE_MAGIC, BZIMAGE_MAGIC_OFFSET, is_bzimage as has_magic
+    from ember.arch.x86.loader import BZIMAGE_MAGIC, BZIMAGE_MAGIC_OFFSET
+    from ember.arch.x86.loader import is_bzimage as has_magic
 
     try:
         with open(path, "rb") as f:

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember.kvm.vcpu import VcpuFd
 from ember.memory.errors import TranslationFault
-from ember.memory.walker import translate
-from ember.memory.walker import paging_mode
+from ember.memory.walker import paging_mode, translate
 
 if TYPE_CHECKING:
     from ember.vmm.vm import Vm

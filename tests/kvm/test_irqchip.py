@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
+from ember import guests
 from ember.arch.x86.layout import IOAPIC_ADDR
 from ember.devices.legacy.ioapic import NUM_PINS, Ioapic
-from ember import guests
 from ember.kvm import Kvm
 from ember.kvm.errors import IoctlError
 from ember.vmm.config import VmConfig

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from vmmtest import ROOT, ember
 
 pytestmark = pytest.mark.kvm

@@ -49,9 +49,8 @@ from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing and dataclasses stay off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
-    from typing import ClassVar
-
     from datetime import datetime
+    from typing import ClassVar
 
     from ember.devices.legacy.irq import IrqLine
     from ember.devices.legacy.state import RtcState
