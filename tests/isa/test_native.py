@@ -412,7 +412,6 @@ def test_fp_edge_cases_in_native_code_match_qemu(tmp_path: Path, kind: str, rm: 
     (The reference is qemu, not the interpreter: Python's soft-float differs
     from IEEE on inf / 0 and on underflow of results that round up to the
     smallest normal, where x86 and qemu agree.)"""
-    import subprocess
 
     edges = D_EDGES + CVT_EDGES if kind.endswith(".d") else S_EDGES + [BOX | 0x4F000000]
     pairs = [(a, b) for a in edges for b in edges
@@ -426,34 +425,7 @@ def test_fp_edge_cases_in_native_code_match_qemu(tmp_path: Path, kind: str, rm: 
             i_type("addi", 20, 20, 16), i_type("addi", 21, 21, 16),
             i_type("addi", 22, 22, -1),
             i_type("andi", 6, 22, 3), i_type("csrrw", 0, 6, 2)]  # frm = pairs left & 3
-    inner = [*body, b_type("bne", 22, 0, -4 * len(body))]
-    restart = [r_type("add", 20, 23, 0), r_type("add", 21, 25, 0), r_type("add", 22, 24, 0)]
-    # x23 = the operand table (after the code), x24 = pairs, x25 = the data area
-    words = [u_type("auipc", 23, 0), NOP, u_type("lui", 25, DATA >> 12), *li(24, len(pairs)),
-             *li(30, 2), *restart, *inner, i_type("addi", 30, 30, -1),
-             b_type("bne", 30, 0, -4 * (len(inner) + len(restart) + 1)),
-             *li(10, 1), r_type("add", 11, 25, 0), i_type("slli", 12, 24, 4), *li(17, 64),
-             0x00000073,  # write(1, data, 16 * pairs)
-             *li(10, 0), *EXIT]
-    if len(words) % 2:
-        words.append(NOP)
-    words[1] = i_type("addi", 23, 23, 4 * len(words))
-    table = struct.pack(f"<{2 * len(pairs)}Q", *(v for pair in pairs for v in pair))
-    prog = elf(words, tmp_path, kind.replace(".", "_"), table)
-    capfdbinary.readouterr()
-    got = run(prog, "native")
-    out = capfdbinary.readouterr().out
-    assert got["status"] == 0 and got["native_blocks"] >= 1
-    ref = subprocess.run([qemu, str(prog)], capture_output=True, timeout=60, check=False)
-    assert ref.returncode == 0
-    assert len(out) == 16 * len(pairs)
-    if out != ref.stdout:
-        ours = struct.unpack(f"<{2 * len(pairs)}Q", out)
-        theirs = struct.unpack(f"<{2 * len(pairs)}Q", ref.stdout)
-        bad = [f"{a:#x},{b:#x}: ours {ours[2 * i]:#x}/{ours[2 * i + 1]} "
-               f"qemu {theirs[2 * i]:#x}/{theirs[2 * i + 1]}"
-               for i, (a, b) in enumerate(pairs) if ours[2 * i:2 * i + 2] != theirs[2 * i:2 * i + 2]]
-        pytest.fail(f"{len(bad)} results differ from qemu: " + "; ".join(bad[:5]))
+    _edge_table_matches_qemu(body, pairs, kind.replace(".", "_"), tmp_path, qemu, capfdbinary)
 
 
 FMA_D = [0, 1 << 63, 0x3FF0000000000000, 0xBFF0000000000000, 0x7FF0000000000000,
@@ -469,7 +441,6 @@ def test_fused_multiply_adds_match_qemu(tmp_path: Path, kind: str, rm: int, qemu
                                         capfdbinary: pytest.CaptureFixture[bytes]) -> None:
     """Every triple of edge values (inf * 0 + qNaN among them, where RISC-V
     wants NV) through the four fused multiply-adds: results and flags as qemu's."""
-    import subprocess
 
     edges = FMA_D if kind.endswith(".d") else FMA_S
     triples = [(a, b, c) for a in edges for b in edges for c in edges]
@@ -478,31 +449,48 @@ def test_fused_multiply_adds_match_qemu(tmp_path: Path, kind: str, rm: int, qemu
             i_type("csrrw", 5, 0, 1), s_type("sd", 21, 5, 8),
             i_type("addi", 20, 20, 24), i_type("addi", 21, 21, 16), i_type("addi", 22, 22, -1),
             i_type("andi", 6, 22, 3), i_type("csrrw", 0, 6, 2)]
+    _edge_table_matches_qemu(body, triples, kind.replace(".", "_"), tmp_path, qemu, capfdbinary)
+
+
+def _edge_table_matches_qemu(body: list[int], operands: list[tuple[int, ...]], name: str,
+                             tmp_path: Path, qemu: str,
+                             capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    """Run *body* as a hot loop over a table of operand tuples, twice, under the
+    native engine and under qemu-riscv64: the 16 bytes each iteration stores (a
+    result and its fflags) must be the same, byte for byte.
+
+    Registers: x20 walks the operand table, x21 the data area, x22 counts the
+    tuples down (the body advances and decrements them); x23 = the table (after
+    the code), x24 = the tuple count, x25 = the data area, written to stdout."""
+    import subprocess
+
     inner = [*body, b_type("bne", 22, 0, -4 * len(body))]
     restart = [r_type("add", 20, 23, 0), r_type("add", 21, 25, 0), r_type("add", 22, 24, 0)]
-    words = [u_type("auipc", 23, 0), NOP, u_type("lui", 25, DATA >> 12), *li(24, len(triples)),
+    words = [u_type("auipc", 23, 0), NOP, u_type("lui", 25, DATA >> 12), *li(24, len(operands)),
              *li(30, 2), *restart, *inner, i_type("addi", 30, 30, -1),
              b_type("bne", 30, 0, -4 * (len(inner) + len(restart) + 1)),
              *li(10, 1), r_type("add", 11, 25, 0), i_type("slli", 12, 24, 4), *li(17, 64),
-             0x00000073, *li(10, 0), *EXIT]
+             0x00000073,  # write(1, data, 16 * tuples)
+             *li(10, 0), *EXIT]
     if len(words) % 2:
         words.append(NOP)
     words[1] = i_type("addi", 23, 23, 4 * len(words))
-    table = struct.pack(f"<{3 * len(triples)}Q", *(v for t in triples for v in t))
-    prog = elf(words, tmp_path, kind.replace(".", "_"), table)
+    width = len(operands[0])
+    table = struct.pack(f"<{width * len(operands)}Q", *(v for ops in operands for v in ops))
+    prog = elf(words, tmp_path, name, table)
     capfdbinary.readouterr()
     got = run(prog, "native")
     out = capfdbinary.readouterr().out
     assert got["status"] == 0 and got["native_blocks"] >= 1
     ref = subprocess.run([qemu, str(prog)], capture_output=True, timeout=60, check=False)
-    assert ref.returncode == 0 and len(out) == 16 * len(triples)
+    assert ref.returncode == 0
+    assert len(out) == 16 * len(operands)
     if out != ref.stdout:
-        ours = struct.unpack(f"<{2 * len(triples)}Q", out)
-        theirs = struct.unpack(f"<{2 * len(triples)}Q", ref.stdout)
-        bad = [f"{a:#x},{b:#x},{c:#x}: ours {ours[2 * i]:#x}/{ours[2 * i + 1]} "
+        ours = struct.unpack(f"<{2 * len(operands)}Q", out)
+        theirs = struct.unpack(f"<{2 * len(operands)}Q", ref.stdout)
+        bad = [",".join(f"{v:#x}" for v in ops) + f": ours {ours[2 * i]:#x}/{ours[2 * i + 1]} "
                f"qemu {theirs[2 * i]:#x}/{theirs[2 * i + 1]}"
-               for i, (a, b, c) in enumerate(triples)
-               if ours[2 * i:2 * i + 2] != theirs[2 * i:2 * i + 2]]
+               for i, ops in enumerate(operands) if ours[2 * i:2 * i + 2] != theirs[2 * i:2 * i + 2]]
         pytest.fail(f"{len(bad)} results differ from qemu: " + "; ".join(bad[:5]))
 
 
