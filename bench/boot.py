@@ -37,9 +37,9 @@ def guest_elf() -> str:
     return str(test_guest_path())
 
 
-def qemu_cmd(kernel: str, cmdline: str, mem: str = MEM, initrd: str | None = None, cpus: int = 1,
-             machine: str = "microvm") -> list[str]:
-    cmd = [QEMU, "-enable-kvm", "-M", machine, "-m", mem, "-smp", str(cpus), "-nodefaults", "-nographic",
+def qemu_cmd(kernel: str, cmdline: str, mem: str = MEM, initrd: str | None = None,
+             cpus: int = 1) -> list[str]:
+    cmd = [QEMU, "-enable-kvm", "-M", "microvm", "-m", mem, "-smp", str(cpus), "-nodefaults", "-nographic",
            "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-kernel", kernel,
            "-append", cmdline]
     if initrd:
