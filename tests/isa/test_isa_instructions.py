@@ -184,6 +184,12 @@ SNIPPETS: dict[str, str] = {
     divuw x14, x17, x16
     remu x15, x14, x21
     mulh x18, x17, x6
+    li x19, 1000003          # positive operands: the fast paths
+    li x3, 1234
+    remw x1, x19, x3
+    rem x7, x19, x3
+    div x16, x19, x3
+    divw x19, x19, x3
 """,
     "rv64a": """
     la x31, buf
@@ -211,6 +217,9 @@ SNIPPETS: dict[str, str] = {
     amomaxu.w x8, x4, (x25)
     amomin.w x7, x7, (x24)
     amomax.w x6, x7, (x24)
+    amoxor.w x1, x3, (x24)   # a 64-bit operand: only its low half reaches memory
+    amoswap.w x3, x3, (x25)  # rd = rs2
+    amoadd.d x4, x4, (x26)
     ld x1, 0(x31)
     ld x3, 8(x31)
     ld x4, 16(x31)
@@ -219,6 +228,36 @@ SNIPPETS: dict[str, str] = {
     ld x29, 40(x31)
     ld x28, 48(x31)
     ld x27, 56(x31)
+""",
+    # The same on the stack, far above the code pages: the translator's
+    # inline AMO path (not the helper it keeps for memory near code).
+    "rv64a_stack": """
+    addi x31, sp, -64
+    sd x14, 0(x31)
+    sd x15, 8(x31)
+    addi x30, x31, 8
+    amoadd.w x1, x3, (x31)
+    amoxor.w x20, x15, (x31) # a 64-bit operand: only its low half reaches memory
+    amoor.w x21, x4, (x31)
+    amoswap.w x22, x22, (x31) # rd = rs2
+    amoand.w x23, x15, (x31)
+    amoswap.d x16, x16, (x30)
+    amoadd.d x17, x4, (x30)
+    amoxor.d x18, x14, (x30)
+    amoor.d x19, x5, (x30)
+    amoand.d x13, x9, (x30)
+    amomin.w x12, x4, (x31)
+    lr.d x9, (x30)
+    sc.d x8, x17, (x30)      # reservation held: succeeds (0)
+    sc.d x6, x16, (x30)      # reservation consumed: fails (nonzero)
+    lr.w x5, (x31)
+    sc.w x4, x22, (x31)
+    amoswap.w x31, x0, (x31) # rd = rs1 (memory gets 0, not an address)
+    mv x29, x31
+    ld x10, -64(sp)
+    ld x11, -56(sp)
+    li x31, 0                # stack addresses differ between emulators
+    li x30, 0
 """,
     "rvfd": """
     fadd.d f20, f0, f7

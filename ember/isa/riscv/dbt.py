@@ -215,7 +215,103 @@ def _special(kind: str, ins: Instr, r1: str, r2: str, rd: str) -> list[str] | No
         return [f"{rd} = 1 if 0 < {r2} < {SB} else 0"]
     if kind == "addiw" and ins.imm == 0:  # sext.w
         return [f"v = {r1} & 0xFFFFFFFF", f"{rd} = v if v < 0x80000000 else v + 0xFFFFFFFF00000000"]
+    if kind in _DIVIDE:
+        # Both operands non-negative (nearly always): the host's floor
+        # division is RISC-V's; otherwise the helper handles signs, zero
+        # and overflow.
+        op, helper, word = _DIVIDE[kind]
+        if word:
+            return [f"v = {r1} & 0xFFFFFFFF", f"w = {r2} & 0xFFFFFFFF",
+                    f"{rd} = v {op} w if v < 0x80000000 and 0 < w < 0x80000000 "
+                    f"else {helper}({r1}, {r2})"]
+        return [f"{rd} = {r1} {op} {r2} if {r1} < {SB} and 0 < {r2} < {SB} else {helper}({r1}, {r2})"]
+    if kind in _AMO_FAST:
+        return _amo(kind, r1, r2, rd)
+    if kind in ("lr.w", "lr.d", "sc.w", "sc.d"):
+        return _lr_sc(kind, r1, r2, rd)
+    if kind.startswith("csr") and ins.imm in _FP_CSR:
+        return _fp_csr(kind, ins, r1, rd)
     return None
+
+
+#: Divisions with a fast path: kind -> (operator, helper, W operation).
+_DIVIDE = {"div": ("//", "DIV", False), "rem": ("%", "REM", False),
+           "divw": ("//", "DIVW", True), "remw": ("%", "REMW", True)}
+#: AMOs with an inline fast path: the new memory value from the old one (v)
+#: and the operand (w); min/max stay with the machine's helper.
+_AMO_FAST = {f"amo{op}.{sfx}": expr for sfx in ("w", "d") for op, expr in
+             (("add", "v + w"), ("swap", "w"), ("xor", "v ^ w"), ("or", "v | w"), ("and", "v & w"))}
+#: fflags, frm, fcsr: read and written by glibc's fenv functions around every
+#: FP operation they test.
+_FP_CSR = (0x001, 0x002, 0x003)
+
+
+def _amo(kind: str, r1: str, r2: str, rd: str) -> list[str]:
+    """An aligned AMO above every page of decoded code is a load and a store
+    through the typed views; anything else (misaligned: SIGBUS; a code page:
+    invalidation) goes through the machine's helper. Out-of-range addresses
+    fault in the view's subscript as any load does."""
+    op = kind[3:-2]
+    if kind.endswith(".w"):
+        size, view, shift, mask = 4, "MW", 2, "0xFFFFFFFF"
+        result = f"{rd} = v if v < 0x80000000 else v + 0xFFFFFFFF00000000"
+    else:
+        size, view, shift, mask = 8, "MQ", 3, MK
+        result = f"{rd} = v"
+    new = _AMO_FAST[kind]
+    lines = [f"a = {r1}", f"w = {r2}",
+             f"if a & {size - 1} or a < CHI: {rd} = AMO('{op}', a, w, {size})",
+             "else:",
+             f"  v = {view}[a >> {shift}]",
+             # (a 32-bit view takes the low half of a 64-bit operand only masked)
+             f"  {view}[a >> {shift}] = " + (f"({new}) & {mask}" if op == "add" or size == 4 and op != "and"
+                                             else new),
+             "  " + result]
+    return lines
+
+
+def _lr_sc(kind: str, r1: str, r2: str, rd: str) -> list[str]:
+    """LR/SC on the typed views when aligned (and, for SC, above the code
+    pages with the reservation held); the machine's helpers otherwise (the
+    misaligned trap, a failing SC, a store that invalidates code)."""
+    word = kind.endswith(".w")
+    size, view, shift = (4, "MW", 2) if word else (8, "MQ", 3)
+    if kind.startswith("lr"):
+        return [f"a = {r1}",
+                f"if a & {size - 1}: {rd} = LR(a, {size})",
+                "else:",
+                f"  v = {view}[a >> {shift}]",
+                "  M.reservation = a",
+                f"  {rd} = " + ("v if v < 0x80000000 else v + 0xFFFFFFFF00000000" if word else "v")]
+    value = f"{r2} & 0xFFFFFFFF" if word else r2
+    return [f"a = {r1}",
+            f"if a & {size - 1} or a < CHI or M.reservation != a: {rd} = SC(a, {r2}, {size})",
+            "else:",
+            "  M.reservation = None",
+            f"  {view}[a >> {shift}] = {value}",
+            f"  {rd} = 0"]
+
+
+def _fp_csr(kind: str, ins: Instr, r1: str, rd: str) -> list[str]:
+    """fflags / frm / fcsr accesses on the FPU's attributes (the machine's CSR
+    helper does the same with a call and a chain of tests)."""
+    number = ins.imm
+    old = {0x001: "FPU.flags", 0x002: "FPU.frm", 0x003: "(FPU.frm << 5 | FPU.flags)"}[number]
+    immediate = kind.endswith("i")
+    source = str(ins.ex) if immediate else r1
+    writes = kind in ("csrrw", "csrrwi") or ins.ex != 0
+    lines = [f"o = {old}"]
+    if writes:
+        new = {"csrrw": "{s}", "csrrs": "o | {s}", "csrrc": "o & ~{s}"}[kind.rstrip("i")].format(s=source)
+        if number == 0x001:
+            lines.append(f"FPU.flags = ({new}) & 0x1F")
+        elif number == 0x002:
+            lines.append(f"FPU.frm = ({new}) & 7")
+        else:
+            lines += [f"v = {new}", "FPU.flags = v & 0x1F", "FPU.frm = (v >> 5) & 7"]
+    if rd != "_":
+        lines.append(f"{rd} = o")
+    return lines
 
 
 def _condition(kind: str, fmt: str, r1: str, r2: str) -> str:

@@ -56,6 +56,8 @@ def _tdiv(a: int, b: int) -> int:
 
 
 def DIV(a: int, b: int) -> int:
+    if a < SB and 0 < b < SB:  # both non-negative: the common case, one floor division
+        return a // b
     if b == 0:
         return MK
     sa, sb = _sx(a), _sx(b)
@@ -65,6 +67,8 @@ def DIV(a: int, b: int) -> int:
 
 
 def REM(a: int, b: int) -> int:
+    if a < SB and 0 < b < SB:
+        return a % b
     if b == 0:
         return a
     sa, sb = _sx(a), _sx(b)
@@ -74,6 +78,9 @@ def REM(a: int, b: int) -> int:
 
 
 def DIVW(a: int, b: int) -> int:
+    ua, ub = a & 0xFFFFFFFF, b & 0xFFFFFFFF
+    if ua < 0x80000000 and 0 < ub < 0x80000000:  # a quotient below 2^31: no sign to extend
+        return ua // ub
     sa, sb = _sx32(a), _sx32(b)
     if sb == 0:
         return MK
@@ -90,6 +97,9 @@ def DIVUW(a: int, b: int) -> int:
 
 
 def REMW(a: int, b: int) -> int:
+    ua, ub = a & 0xFFFFFFFF, b & 0xFFFFFFFF
+    if ua < 0x80000000 and 0 < ub < 0x80000000:
+        return ua % ub
     sa, sb = _sx32(a), _sx32(b)
     if sb == 0:
         return sa & MK
@@ -198,7 +208,7 @@ class Machine:
             "LWU": unpack("<I"), "LD": unpack("<Q"),
             "SH": pack("<H"), "SW": pack("<I"), "SD": pack("<Q"),
             "DIV": DIV, "REM": REM, "DIVW": DIVW, "DIVUW": DIVUW, "REMW": REMW, "REMUW": REMUW,
-            "CSR": self.csr, "AMO": self.amo, "LR": self.lr, "SC": self.sc,
+            "M": self, "CSR": self.csr, "AMO": self.amo, "LR": self.lr, "SC": self.sc,
             "SYS": self.syscalls, "FLUSH": self.flush, "SMC": self.smc, "LEAVE": self.leave,
             "Leave": Leave,
             "TRAP": self.trap, "ILL": self.illegal,
