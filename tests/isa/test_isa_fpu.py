@@ -164,3 +164,60 @@ def test_fast_path_equals_exact_path(a: float, b: float, rm: int) -> None:
     unit = fpu.Fpu()
     got = unit.sqrt_d(ba, rm)
     assert (got, unit.flags) == fpu.sqrt(ba, fpu.D, fpu.RNE)
+
+
+def value32(b: int) -> float:
+    return struct.unpack("<f", struct.pack("<I", b))[0]
+
+
+any_single = st.one_of(
+    st.floats(width=32),
+    st.integers(0, (1 << 32) - 1).map(value32),  # any bit pattern: NaNs with payloads, subnormals
+    st.sampled_from([0.0, -0.0, 2.0**-126, 2.0**-149, 3.4028234663852886e38, 1.0, 3.0,
+                     1.0 + 2.0**-23, 16777216.0]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_single, any_single, st.sampled_from([fpu.RNE, fpu.DYN]))
+def test_single_fast_path_equals_exact_path(a: float, b: float, rm: int) -> None:
+    """Singles computed in double and rounded once more (the fast path) give
+    the same bits and flags as the exact integer implementation."""
+    sa, sb = sbits(a), sbits(b)
+    for method, exact in (("add_s", lambda: fpu.add(sa, sb, fpu.S, fpu.RNE)),
+                          ("sub_s", lambda: fpu.add(sa, sb, fpu.S, fpu.RNE, True)),
+                          ("mul_s", lambda: fpu.mul(sa, sb, fpu.S, fpu.RNE)),
+                          ("div_s", lambda: fpu.div(sa, sb, fpu.S, fpu.RNE))):
+        unit = fpu.Fpu()
+        got = getattr(unit, method)(fpu.BOX | sa, fpu.BOX | sb, rm)
+        want, flags = exact()
+        assert (got, unit.flags) == (fpu.BOX | want, flags), method
+    unit = fpu.Fpu()
+    got = unit.sqrt_s(fpu.BOX | sa, rm)
+    want, flags = fpu.sqrt(sa, fpu.S, fpu.RNE)
+    assert (got, unit.flags) == (fpu.BOX | want, flags)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(-(1 << 25), 1 << 25), st.integers(0, (1 << 64) - 1)),
+       st.sampled_from([fpu.RNE, fpu.RTZ, fpu.RDN, fpu.RUP, fpu.RMM, fpu.DYN]),
+       st.sampled_from([(32, True), (32, False), (64, True), (64, False)]), st.booleans())
+def test_int_to_float_fast_path_equals_exact_path(v: int, rm: int, width: tuple[int, bool],
+                                                  single: bool) -> None:
+    bits_, signed = width
+    unit = fpu.Fpu()
+    got = unit.from_int(v & ((1 << 64) - 1), single, rm, bits_, signed)
+    u = v & ((1 << bits_) - 1)
+    if signed and u >> (bits_ - 1):
+        u -= 1 << bits_
+    want, flags = fpu.from_int(u, fpu.S if single else fpu.D, fpu.RNE if rm == fpu.DYN else rm)
+    assert (got, unit.flags) == ((fpu.BOX | want) if single else want, flags)
+
+
+def test_reserved_rounding_mode_faults_on_the_fast_path_too() -> None:
+    unit = fpu.Fpu()
+    unit.frm = 5
+    with pytest.raises(Exception, match="rounding mode"):
+        unit.from_int(1, True, fpu.DYN, 32, True)
+    with pytest.raises(Exception, match="rounding mode"):
+        unit.add_s(fpu.BOX, fpu.BOX, 6)

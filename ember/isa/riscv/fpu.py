@@ -340,6 +340,24 @@ _Q = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 _MIN_NORMAL = 2.0 ** -1022
 _MAX_FINITE = 1.7976931348623157e308
+_I32 = struct.Struct("<I")
+_F32 = struct.Struct("<f")
+_MIN_NORMAL_S = 2.0 ** -126
+_MAX_FINITE_S = 3.4028234663852886e38
+#: Integers up to these magnitudes convert exactly (24- and 53-bit significands).
+_EXACT_INT_S, _EXACT_INT_D = 1 << 24, 1 << 53
+
+
+def _float32(b: int) -> float:
+    """The single with bit pattern b (unboxed), as a Python float (exactly)."""
+    return _F32.unpack(_I32.pack(b))[0]
+
+
+def _round32(x: float) -> tuple[float, int]:
+    """x rounded to single in round-to-nearest-even (C's float conversion, which
+    struct uses), as (value, bit pattern); x must lie within the finite range."""
+    packed = _F32.pack(x)
+    return _F32.unpack(packed)[0], _I32.unpack(packed)[0]
 
 
 def _float(b: int) -> float:
@@ -397,19 +415,65 @@ class Fpu:
         return bits
 
     # -- arithmetic --------------------------------------------------------
-    def add_s(self, a: int, b: int, rm: int) -> int:
-        return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm)))
+    # Singles in round-to-nearest-even are computed in double and rounded to
+    # single: for +, -, *, / and sqrt the double rounding is innocuous (53 >=
+    # 2 * 24 + 2: Figueroa, "When is double rounding innocuous?", 1995), so the
+    # result is the correctly rounded single. When that result is a finite
+    # normal number only NX can be raised, and it is decided exactly: the
+    # product of two singles is exact in double, so r * b == a tests a
+    # quotient and r * r == a a square root; a sum is exact when TwoSum's
+    # error term is zero and the double is a single. Everything else takes the
+    # exact integer path.
+    def _rne(self, rm: int) -> bool:
+        return rm == RNE or (rm == DYN and self.frm == RNE)
+
+    def add_s(self, a: int, b: int, rm: int, negate_b: bool = False) -> int:
+        if self._rne(rm):
+            fa, fb = _float32(self.unbox(a)), _float32(self.unbox(b))
+            if negate_b:
+                fb = -fb
+            r = fa + fb
+            if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
+                value, bits = _round32(r)
+                t = r - fa
+                if value != r or (fa - (r - t)) + (fb - t) != 0.0:
+                    self.flags |= NX
+                return BOX | bits
+        return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm), negate_b))
 
     def sub_s(self, a: int, b: int, rm: int) -> int:
-        return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm), True))
+        return self.add_s(a, b, rm, True)
 
     def mul_s(self, a: int, b: int, rm: int) -> int:
+        if self._rne(rm):
+            r = _float32(self.unbox(a)) * _float32(self.unbox(b))  # exact in double
+            if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
+                value, bits = _round32(r)
+                if value != r:
+                    self.flags |= NX
+                return BOX | bits
         return self._s(mul(self.unbox(a), self.unbox(b), S, self.rm(rm)))
 
     def div_s(self, a: int, b: int, rm: int) -> int:
+        if self._rne(rm):
+            fa, fb = _float32(self.unbox(a)), _float32(self.unbox(b))
+            if fb != 0.0 and not math.isinf(fb) and not math.isnan(fb):
+                r = fa / fb
+                if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
+                    value, bits = _round32(r)
+                    if value * fb != fa:
+                        self.flags |= NX
+                    return BOX | bits
         return self._s(div(self.unbox(a), self.unbox(b), S, self.rm(rm)))
 
     def sqrt_s(self, a: int, rm: int) -> int:
+        if self._rne(rm):
+            fa = _float32(self.unbox(a))
+            if _MIN_NORMAL_S <= fa <= _MAX_FINITE_S:
+                value, bits = _round32(math.sqrt(fa))
+                if value * value != fa:
+                    self.flags |= NX
+                return BOX | bits
         return self._s(sqrt(self.unbox(a), S, self.rm(rm)))
 
     def fma_s(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
@@ -524,7 +588,11 @@ class Fpu:
         if signed and v >> (bits - 1):
             v -= 1 << bits
         if single:
+            if -_EXACT_INT_S <= v <= _EXACT_INT_S and (self.frm if rm == DYN else rm) <= RMM:
+                return BOX | _I32.unpack(_F32.pack(v))[0]  # exact: no rounding, no flags
             return self._s(from_int(v, S, self.rm(rm)))
+        if -_EXACT_INT_D <= v <= _EXACT_INT_D and (self.frm if rm == DYN else rm) <= RMM:
+            return _bits(float(v))
         return self._d(from_int(v, D, self.rm(rm)))
 
     def s_to_d(self, a: int, rm: int) -> int:
