@@ -49,7 +49,8 @@ def _human(stats: dict[str, object]) -> str:
             lines.append(f"native x86-64 blocks {stats.get('native_blocks', 0):,}")
     else:
         lines.append(f"decoded             {stats['decoded']:,}")
-    lines.append(f"code flushes        {stats['flushes']}")
+    lines.append(f"code flushes        {stats['flushes']} whole, "
+                 f"{stats.get('invalidations', 0)} of single pages")
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ import time
 
 from ember.isa.riscv.errors import GuestExit, GuestFault
 from ember.isa.riscv.interp import MEMORY_ERRORS, TOKEN
+from ember.isa.riscv.memory import PAGE
 from ember.isa.riscv.semantics import OPS
 from ember.log import get_logger
 
@@ -333,6 +334,8 @@ class Translator:
     """Runs a :class:`Machine` trace by trace through a code cache."""
 
     name = "dbt"
+    #: Whether a store into a code page invalidates only that page's code.
+    page_invalidation = True
 
     def __init__(self, machine: Machine, cache: bool = True,
                  hot_threshold: int = HOT_THRESHOLD) -> None:
@@ -346,8 +349,13 @@ class Translator:
         self.cold_pc = [0]
         self.cold_instructions = 0
         self.cache: dict[int, Block] = {}
-        #: (exit slots, their target pcs) of every live block, to reset on flush.
-        self.exits: list[tuple[list[Any], tuple[int, ...]]] = []
+        #: trace head -> (exit slots, their target pcs), to reset on flush.
+        self.exits: dict[int, tuple[list[Any], tuple[int, ...]]] = {}
+        #: page -> heads of the traces holding code from it, and trace head ->
+        #: the exit slots linked to that trace: what a store into one page of
+        #: code invalidates (the rest of the code cache stays).
+        self.page_traces: dict[int, set[int]] = {}
+        self.links_to: dict[int, list[tuple[list[Any], int]]] = {}
         #: block start pc -> guest pc of each source line (for fault reports).
         self.lines: dict[int, list[int]] = {}
         self.icount = [0]
@@ -375,6 +383,8 @@ class Translator:
         g["C"] = self.cache
         g["SLOW"] = self.slow
         machine.flush_hooks.append(self.flush)
+        if self.page_invalidation:
+            machine.page_hooks.append(self.forget_pages)
 
     # -- code cache ---------------------------------------------------------------
     def lookup(self, pc: int) -> Block:
@@ -440,16 +450,35 @@ class Translator:
 
     def flush(self) -> None:
         self.cache.clear()
-        for slots, targets in self.exits:
+        for slots, targets in self.exits.values():
             for i, target in enumerate(targets):
                 slots[i] = self._stub(slots, i, target)
         self.exits.clear()
+        self.page_traces.clear()
+        self.links_to.clear()
+
+    def forget_pages(self, pages: set[int], pcs: list[int]) -> None:
+        """Code in these pages changed: drop the traces holding any of it (and
+        unlink every exit slot chained to them) and the cold stand-ins of
+        blocks starting there; other traces stay translated and chained."""
+        heads: set[int] = set()
+        for page in pages:
+            heads |= self.page_traces.pop(page, set())
+        cache = self.cache
+        for pc in pcs:
+            cache.pop(pc, None)
+        for head in heads:
+            cache.pop(head, None)
+            self.exits.pop(head, None)
+            for slots, i in self.links_to.pop(head, ()):
+                slots[i] = self._stub(slots, i, head)
 
     def _stub(self, slots: list[Any], i: int, target: int) -> Block:
         def stub() -> Any:
             block = self.lookup(target)
             if self.use_cache and not hasattr(block, "cold"):
                 slots[i] = block
+                self.links_to.setdefault(target, []).append((slots, i))
                 self.links += 1
             return block()
 
@@ -472,9 +501,14 @@ class Translator:
         fetch = self.m.fetch
         addr = pc
         cache = self.cache
+        volatile = self.m.volatile_pages
         while len(out) < MAX_BLOCK:
             if addr in seen:
                 return out, addr  # back to code already in the trace
+            if volatile and out and addr // PAGE in volatile and addr // PAGE != pc // PAGE:
+                # Code that gets rewritten (a JIT's buffer): a trace running
+                # into it would be invalidated with it every time.
+                return out, addr
             if len(out) >= JOIN_AFTER and JOIN_AFTER:
                 block = cache.get(addr)
                 if block is not None and not hasattr(block, "cold"):
@@ -544,7 +578,10 @@ class Translator:
             slots[i] = self._stub(slots, i, target)
         block = ns["make"](slots)
         if self.use_cache:
-            self.exits.append((slots, targets))
+            self.exits[pc] = (slots, targets)
+            for at, ins in instrs:
+                for page in {at // PAGE, (at + ins.length - 1) // PAGE}:
+                    self.page_traces.setdefault(page, set()).add(pc)
         self.lines[pc] = linemap
         self.translated += 1
         self.translate_seconds += time.perf_counter() - start
@@ -927,5 +964,6 @@ class Translator:
                         blocks_translated=self.translated, cache_hits=self.hits,
                         cache_misses=self.misses, chain_links=self.links,
                         translate_seconds=self.translate_seconds, flushes=self.m.flushes,
+                        invalidations=self.m.invalidations,
                         cold_instructions=self.cold_instructions,
                         syscalls=dict(self.m.syscalls.counts))

@@ -179,10 +179,17 @@ class Interpreter:
         self.transfers: set[int] = set()
         self.decoded = 0
         machine.flush_hooks.append(self.forget)
+        machine.page_hooks.append(self.forget_pcs)
 
     def forget(self) -> None:
         self.cache.clear()
         self.transfers.clear()
+
+    def forget_pcs(self, _pages: set[int], pcs: list[int]) -> None:
+        cache, transfers = self.cache, self.transfers
+        for pc in pcs:
+            cache.pop(pc, None)
+            transfers.discard(pc)
 
     def predecode(self, pc: int) -> Callable[[], int]:
         ins: Instr = self.m.fetch(pc)
@@ -237,6 +244,7 @@ class Interpreter:
 
         return RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
                         decoded=self.decoded, flushes=self.m.flushes,
+                        invalidations=self.m.invalidations,
                         syscalls=dict(self.m.syscalls.counts))
 
 

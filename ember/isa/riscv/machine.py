@@ -122,8 +122,8 @@ class RunStats:
     def __init__(self, engine: str = "", instructions: int = 0, seconds: float = 0.0,
                  blocks_translated: int = 0, cache_hits: int = 0, cache_misses: int = 0,
                  chain_links: int = 0, translate_seconds: float = 0.0,
-                 cold_instructions: int = 0, flushes: int = 0, decoded: int = 0,
-                 syscalls: dict[int, int] | None = None) -> None:
+                 cold_instructions: int = 0, flushes: int = 0, invalidations: int = 0,
+                 decoded: int = 0, syscalls: dict[int, int] | None = None) -> None:
         self.engine = engine
         self.instructions = instructions
         self.seconds = seconds
@@ -134,6 +134,8 @@ class RunStats:
         self.translate_seconds = translate_seconds
         self.cold_instructions = cold_instructions
         self.flushes = flushes
+        #: Page-granular invalidations (a store into a page of code).
+        self.invalidations = invalidations
         self.decoded = decoded
         self.syscalls: dict[int, int] = dict(syscalls or {})
         #: CPU time of the run (user + system), next to the wall time in
@@ -186,10 +188,21 @@ class Machine:
         #: which a store starting here may reach), for native code to test.
         self.code_map = bytearray(self.space.size // PAGE)
         self.flush_hooks: list[Callable[[], None]] = []
+        #: Engines that can forget single pages register here too (pages,
+        #: pcs decoded there); while any engine cannot, every invalidation
+        #: is a whole flush.
+        self.page_hooks: list[Callable[[set[int], list[int]], None]] = []
+        #: page -> pcs decoded there (an instruction straddling two pages is
+        #: listed under both).
+        self.page_pcs: dict[int, list[int]] = {}
+        #: Pages whose code was rewritten at least once (JIT buffers,
+        #: trampolines): the translator does not follow control into them.
+        self.volatile_pages: set[int] = set()
         #: pc -> decoded instruction, shared by the engines (the translator
         #: decodes again what its cold path already interpreted).
         self.decoded: dict[int, Instr] = {}
         self.flushes = 0
+        self.invalidations = 0
         self._word = struct.Struct("<I").unpack_from
         self.globals = self._make_globals()
 
@@ -228,6 +241,7 @@ class Machine:
             # The common case: all four bytes inside one executable page.
             self.note_code(pc)
             ins = self.decoded[pc] = decode(self._word(space.mem, pc)[0])
+            self.page_pcs.setdefault(pc // PAGE, []).append(pc)
             return ins
         if pc & 1 or not space.executable(pc, 2):
             raise GuestFault("instruction fetch from unmapped or non-executable memory", pc)
@@ -240,6 +254,11 @@ class Machine:
             word = lo
         self.note_code(pc)
         ins = self.decoded[pc] = decode(word)
+        self.page_pcs.setdefault(pc // PAGE, []).append(pc)
+        last = (pc + ins.length - 1) // PAGE
+        if last != pc // PAGE:  # straddling: a store to either page changes it
+            self.note_code(last * PAGE)
+            self.page_pcs.setdefault(last, []).append(pc)
         return ins
 
     def note_code(self, pc: int) -> None:
@@ -260,13 +279,15 @@ class Machine:
         g["CLO"] = max(0, g["CLO"] - 8)
 
     def smc(self, addr: int) -> bool:
-        """A store hit the range of code pages: flush if it hit an actual code page
-        (True then: translated code leaves its trace after the store)."""
-        if addr // PAGE in self.code_pages or (addr + 7) // PAGE in self.code_pages:
-            log.debug("store to code page at 0x%x: flushing translated code", addr)
-            self.flush()
-            return True
-        return False
+        """A store hit the range of code pages: invalidate the code of the pages
+        it hit (True then: translated code leaves its trace after the store)."""
+        pages = {addr // PAGE, (addr + 7) // PAGE} & self.code_pages
+        if not pages:
+            return False
+        log.debug("store to code page at 0x%x: invalidating its translated code", addr)
+        self.volatile_pages |= pages
+        self.invalidate(pages)
+        return True
 
     def leave(self, addr: int, pc: int, executed: int) -> None:
         """Translated code stored into the range of code pages: if that flushed
@@ -276,8 +297,39 @@ class Machine:
 
     def code_changed(self, lo: int, hi: int) -> None:
         """Memory [lo, hi) was rewritten behind the engines' back (a syscall)."""
-        if hi > lo and any(lo // PAGE <= p <= (hi - 1) // PAGE for p in self.code_pages):
+        if hi > lo:
+            pages = {p for p in self.code_pages if lo // PAGE <= p <= (hi - 1) // PAGE}
+            if pages:
+                self.invalidate(pages)
+
+    def invalidate(self, pages: set[int]) -> None:
+        """Forget the decoded and translated code of these pages (code pages),
+        or everything when some engine can only flush whole."""
+        if len(self.page_hooks) < len(self.flush_hooks):
             self.flush()
+            return
+        self.invalidations += 1
+        pcs: list[int] = []
+        decoded = self.decoded
+        for page in pages:
+            self.code_pages.discard(page)
+            for pc in self.page_pcs.pop(page, ()):
+                if decoded.pop(pc, None) is not None:
+                    pcs.append(pc)
+        # code_map[p] is 1 when page p or p + 1 holds code (see note_code).
+        code_map = self.code_map
+        for page in pages:
+            for p in (page - 1, page):
+                if p >= 0:
+                    code_map[p] = 1 if p in self.code_pages or p + 1 in self.code_pages else 0
+        g = self.globals
+        if self.code_pages:
+            g["CLO"] = max(0, min(self.code_pages) * PAGE - 8)
+            g["CHI"] = (max(self.code_pages) + 2) * PAGE
+        else:
+            g["CLO"] = g["CHI"] = 0
+        for hook in self.page_hooks:
+            hook(pages, pcs)
 
     def flush(self) -> None:
         """fence.i, or code was overwritten: forget every decoded instruction."""
@@ -285,6 +337,7 @@ class Machine:
         self.code_pages.clear()
         self.code_map[:] = bytes(len(self.code_map))
         self.decoded.clear()
+        self.page_pcs.clear()
         self.globals["CLO"] = self.globals["CHI"] = 0
         for hook in self.flush_hooks:
             hook()

@@ -233,6 +233,9 @@ class NativeTranslator(Translator):
     """The translator, with hot integer code compiled to x86-64 and chained natively."""
 
     name = "native"
+    #: Native blocks chain to each other in machine code (jumps patched in
+    #: place, the jump table): a store into code flushes everything.
+    page_invalidation = False
 
     def __init__(self, machine: Machine, cache: bool = True) -> None:
         super().__init__(machine, cache)

@@ -104,26 +104,30 @@ class Syscalls:
         return None if fd == AT_FDCWD else fd
 
     def _put_stat(self, addr: int, st: os.stat_result) -> int:
-        self.space.write(addr, STAT.pack(
+        self.store(addr, STAT.pack(
             st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid,
             st.st_rdev, 0, st.st_size, st.st_blksize, 0, st.st_blocks,
             int(st.st_atime), st.st_atime_ns % 10**9, int(st.st_mtime), st.st_mtime_ns % 10**9,
             int(st.st_ctime), st.st_ctime_ns % 10**9, 0, 0))
         return 0
 
+    def store(self, addr: int, data: bytes) -> None:
+        """Write guest memory for a system call (bounds-checked); a write into
+        code invalidates it, as a store instruction would."""
+        self.space.write(addr, data)
+        self.m.code_changed(addr, addr + len(data))
+
     # -- files ---------------------------------------------------------------
     def read(self, fd: int, buf: int, count: int, *_: int) -> int:
         self.space.check(buf, count)
         data = os.read(fd, count)
-        self.space.write(buf, data)
-        self.m.code_changed(buf, buf + len(data))  # a read into code invalidates it too
+        self.store(buf, data)
         return len(data)
 
     def pread64(self, fd: int, buf: int, count: int, off: int, *_: int) -> int:
         self.space.check(buf, count)
         data = os.pread(fd, count, off)
-        self.space.write(buf, data)
-        self.m.code_changed(buf, buf + len(data))
+        self.store(buf, data)
         return len(data)
 
     def write(self, fd: int, buf: int, count: int, *_: int) -> int:
@@ -179,7 +183,7 @@ class Syscalls:
         if request == TCGETS:
             if not os.isatty(fd):
                 return -errno.ENOTTY
-            self.space.write(arg, bytes(36))
+            self.store(arg, bytes(36))
             return 0
         return -errno.ENOTTY
 
@@ -225,7 +229,7 @@ class Syscalls:
             out += pending.pop(0)
         if pending and not out:
             return -errno.EINVAL  # buffer too small for the next record
-        self.space.write(buf, bytes(out))
+        self.store(buf, bytes(out))
         return len(out)
 
     def faccessat(self, dirfd: int, path: int, mode: int, *_: int) -> int:
@@ -247,14 +251,14 @@ class Syscalls:
         name = self._path(path)
         target = self.exe_path if name == "/proc/self/exe" else os.readlink(name, dir_fd=self._dirfd(dirfd))
         data = os.fsencode(target)[:size]
-        self.space.write(buf, data)
+        self.store(buf, data)
         return len(data)
 
     def getcwd(self, buf: int, size: int, *_: int) -> int:
         data = os.fsencode(os.getcwd()) + b"\0"
         if len(data) > size:
             return -errno.ERANGE
-        self.space.write(buf, data)
+        self.store(buf, data)
         return len(data)
 
     # -- memory ------------------------------------------------------------------
@@ -268,6 +272,7 @@ class Syscalls:
             if addr & (PAGE - 1) or addr + length > self.space.size or addr < 0x10000:
                 return -errno.EINVAL
             self.space.zero(addr, length)
+            self.m.code_changed(addr, addr + length)  # a new mapping over code replaces it
             where = addr
         else:
             found = self.space.map_anywhere(length)
@@ -276,7 +281,7 @@ class Syscalls:
             where = found
         if not flags & MAP_ANONYMOUS:
             data = os.pread(_signed(fd), length, off)
-            self.space.write(where, data)
+            self.store(where, data)
         if prot & PROT_EXEC:
             self.space.add_exec(where, where + page_up(length))
         return where
@@ -297,8 +302,12 @@ class Syscalls:
             self.space.add_exec(addr, addr + page_up(length))
         return 0
 
-    def flush_icache(self, *_: int) -> int:
-        self.m.code_changed(0, self.space.size)
+    def flush_icache(self, start: int, end: int, *_: int) -> int:
+        # Every store into a page of decoded code already invalidated it (the
+        # engines check each store); the range is invalidated once more for
+        # writes that bypassed that check.
+        if start < end:
+            self.m.code_changed(start, min(end, self.space.size))
         return 0
 
     # -- process ---------------------------------------------------------------
@@ -337,12 +346,12 @@ class Syscalls:
 
     def rt_sigaction(self, sig: int, act: int, oldact: int, *_: int) -> int:
         if oldact:
-            self.space.write(oldact, bytes(32))  # "no handler was installed"
+            self.store(oldact, bytes(32))  # "no handler was installed"
         return 0
 
     def rt_sigprocmask(self, how: int, nset: int, oset: int, size: int, *_: int) -> int:
         if oset:
-            self.space.write(oset, bytes(min(size, 128)))
+            self.store(oset, bytes(min(size, 128)))
         return 0
 
     def zero(self, *_: int) -> int:
@@ -352,7 +361,7 @@ class Syscalls:
         import platform
 
         fields = ("Linux", platform.node() or "ember", UNAME_RELEASE, "#1 ember", "riscv64", "(none)")
-        self.space.write(buf, b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields))
+        self.store(buf, b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields))
         return 0
 
     def getrlimit(self, resource: int, old: int, *_: int) -> int:
@@ -362,7 +371,7 @@ class Syscalls:
         if old:
             stack = 3
             value = (8 << 20, RLIM_INFINITY) if resource == stack else (RLIM_INFINITY, RLIM_INFINITY)
-            self.space.write(old, struct.pack("<QQ", *value))
+            self.store(old, struct.pack("<QQ", *value))
         return 0
 
     # -- time and randomness ---------------------------------------------------------
@@ -372,18 +381,18 @@ class Syscalls:
         free = max(0, self.space.mmap_low - self.space.brk)
         info = struct.pack("<q3Q6QHH4xQQI", int(time.monotonic()), 0, 0, 0, total, free, 0, 0,
                            0, 0, 1, 0, 0, 0, 1)
-        self.space.write(buf, info.ljust(112, b"\0"))
+        self.store(buf, info.ljust(112, b"\0"))
         return 0
 
     def clock_gettime(self, clock: int, tp: int, *_: int) -> int:
         ns = time.clock_gettime_ns(clock)
-        self.space.write(tp, TIMESPEC.pack(ns // 10**9, ns % 10**9))
+        self.store(tp, TIMESPEC.pack(ns // 10**9, ns % 10**9))
         return 0
 
     def gettimeofday(self, tv: int, tz: int, *_: int) -> int:
         if tv:
             ns = time.time_ns()
-            self.space.write(tv, struct.pack("<qq", ns // 10**9, ns // 1000 % 10**6))
+            self.store(tv, struct.pack("<qq", ns // 10**9, ns // 1000 % 10**6))
         return 0
 
     def clock_nanosleep(self, _clock: int, flags: int, req: int, *_: int) -> int:
@@ -398,5 +407,5 @@ class Syscalls:
 
     def getrandom(self, buf: int, length: int, *_: int) -> int:
         length = min(length, 1 << 20)
-        self.space.write(buf, os.urandom(length))
+        self.store(buf, os.urandom(length))
         return length
