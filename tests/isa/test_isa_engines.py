@@ -121,7 +121,8 @@ def test_store_into_translated_code_invalidates_it(asm_dir: Path, engine: str) -
 def test_rewriting_one_page_keeps_the_rest_translated(corpus: Path) -> None:
     """The corpus JIT program rewrites a function each round and calls it 50
     times: only that page's code is invalidated, so the calling loop stays
-    translated (with whole flushes, 83 % of the run is interpreted again)."""
+    translated (with whole flushes, every round translates it again: 302
+    traces for 300 rounds)."""
     from ember.isa.riscv.dbt import Translator
 
     prog = corpus / "smc"
@@ -132,7 +133,7 @@ def test_rewriting_one_page_keeps_the_rest_translated(corpus: Path) -> None:
         machine.space.close()
     assert status == 0
     assert stats.flushes == 0 and stats.invalidations == 300
-    assert stats.cold_instructions < stats.instructions / 2
+    assert stats.blocks_translated < 50
 
 
 @pytest.mark.parametrize("engine", ["interp", "dbt", "dbt-hot", "native"])

@@ -61,6 +61,8 @@ MAX_BLOCK = 48
 #: program's code (start-up, formatting) runs only a handful of times, so
 #: cold blocks are interpreted with the interpreter's pre-decoded handlers.
 HOT_THRESHOLD = 40
+#: Times HOT_THRESHOLD for blocks in pages whose code was rewritten before.
+VOLATILE_HOTNESS = 8
 #: A trace this long ends where another trace starts (0: never).
 JOIN_AFTER = 8
 #: Failed aligned-access guards after which a trace is translated again
@@ -411,11 +413,15 @@ class Translator:
         seen, taken = self.branch_seen, self.branch_taken
         last, same = self.jump_last, self.jump_same
         count = 0
+        # Code in a page that was rewritten before is likely rewritten again
+        # (a JIT's buffer): it must prove itself longer before it is compiled.
+        threshold = self.hot_threshold * (VOLATILE_HOTNESS if pc // PAGE in self.m.volatile_pages
+                                          else 1)
 
         def cold() -> Any:
             nonlocal count
             count += 1
-            if count >= self.hot_threshold:
+            if count >= threshold:
                 block = self.translate(pc)
                 if self.use_cache:
                     self.cache[pc] = block
