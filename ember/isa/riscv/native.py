@@ -57,6 +57,7 @@ from ember.isa.riscv import x86asm as X
 from ember.isa.riscv.dbt import LOOP_SLICE, Translator
 from ember.isa.riscv.errors import GuestFault, IsaError
 from ember.isa.riscv.interp import MEMORY_ERRORS
+from ember.isa.riscv.memory import PAGE
 from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing and logging stay off the start-up path (see ember/log.py)
@@ -234,8 +235,9 @@ class NativeTranslator(Translator):
 
     name = "native"
     #: Native blocks chain to each other in machine code (jumps patched in
-    #: place, the jump table): a store into code flushes everything.
-    page_invalidation = False
+    #: place, the jump table): a store into a page holding native code flushes
+    #: all of it; a page with only Python traces is invalidated alone.
+    page_invalidation = True
 
     def __init__(self, machine: Machine, cache: bool = True) -> None:
         super().__init__(machine, cache)
@@ -276,6 +278,8 @@ class NativeTranslator(Translator):
         self.pending: dict[int, list[int]] = {}
         self.native_blocks = 0
         self.native_links = 0
+        #: Pages holding guest code some native block was compiled from.
+        self.native_pages: set[int] = set()
         #: Whether fused multiply-adds can be native (looked up when first met).
         self.has_fma: bool | None = None
         #: Bumped by every flush; a wrapper from an older generation is stale.
@@ -332,7 +336,14 @@ class NativeTranslator(Translator):
             table[2 * _table_index(pc)] = EMPTY
         self.entries.clear()
         self.pending.clear()
+        self.native_pages.clear()
         self.code_used = self.runtime_end
+
+    def forget_pages(self, pages: set[int], pcs: list[int]) -> None:
+        if pages & self.native_pages:
+            self.flush()  # native code may jump into it from anywhere
+        else:
+            super().forget_pages(pages, pcs)
 
     # -- region selection ---------------------------------------------------------------
     def _region(self, pc: int) -> Region:
@@ -377,12 +388,19 @@ class NativeTranslator(Translator):
         region = self._region(pc)
         if not region.instrs or (region.dead_end and len(region.instrs) < MIN_DEAD_END):
             return super().translate(pc)
+        pages = {at // PAGE for at, _ in region.instrs} | {(at + ins.length - 1) // PAGE
+                                                            for at, ins in region.instrs}
+        if pages & self.m.volatile_pages:
+            # Rewritten before (a JIT's buffer): a native block there would
+            # flush every native block the next time it is rewritten.
+            return super().translate(pc)
         start = time.perf_counter()
         try:
             host = self._compile(pc, region)
         except (KeyError, ValueError, struct.error) as exc:  # cannot encode, or buffer full
             log.debug("native translation of 0x%x failed (%s); using Python", pc, exc)
             return super().translate(pc)
+        self.native_pages |= pages
         self.translated += 1
         self.native_blocks += 1
         self.translate_seconds += time.perf_counter() - start
