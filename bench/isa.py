@@ -111,13 +111,14 @@ def run_ember(prog: Path, args: list[str], engine: str, extra: list[str] | None 
     return wall, _children_cpu() - cpu, stats, done.stdout
 
 
-def best_of(runs: int, once: Callable[[], tuple[Any, ...]]) -> tuple[tuple[Any, ...], float]:
+def best_of(runs: int, once: Callable[..., tuple[Any, ...]], *args: Any
+            ) -> tuple[tuple[Any, ...], float]:
     """The run with the least CPU time (element 1) of ``runs``, and the spread
     (slowest / fastest CPU time). The best run is what the code costs; the
     others paid for interference (this host's CPU speed swings by up to 1.5x
     from second to second: other tenants), which is also why timeit reports
     the minimum."""
-    results = [once() for _ in range(runs)]
+    results = [once(*args) for _ in range(runs)]
     cpus = [r[1] for r in results]
     return min(results, key=lambda r: r[1]), max(cpus) / min(cpus)
 
@@ -149,14 +150,13 @@ def main() -> int:
             if only and name not in only:
                 continue
             prog = CORPUS / name
-            (qwall, qcpu, qout), spread = best_of(runs, lambda: run_qemu(prog, args))
+            (qwall, qcpu, qout), spread = best_of(runs, run_qemu, prog, args)
             spreads.append(spread)
             cells = [name, " ".join(args) or "-"]
             counts = []
             same = True
             for engine in engines:
-                (wall, cpu, stats, out), spread = best_of(
-                    runs, lambda: run_ember(prog, args, engine))
+                (wall, cpu, stats, out), spread = best_of(runs, run_ember, prog, args, engine)
                 spreads.append(spread)
                 same = same and out == qout
                 counts.append(stats["instructions"])

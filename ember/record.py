@@ -12,7 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
 
 class Record:
@@ -48,7 +48,7 @@ class Constants:
     of ``ember run``'s imports. Members here are plain ints; ``name_of`` maps back.
     """
 
-    _names: dict[int, str] = {}
+    _names: ClassVar[dict[int, str]] = {}
 
     def __init_subclass__(cls) -> None:
         cls._names = {v: k for k, v in vars(cls).items() if k.isupper() and isinstance(v, int)}

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 class Command:
     """One subcommand: its name, the module that implements it, and its help line."""
 
-    __slots__ = ("name", "module", "help")
+    __slots__ = ("help", "module", "name")
 
     def __init__(self, name: str, module: str, help: str) -> None:
         self.name = name
@@ -62,8 +62,9 @@ def terminal_columns(default: int = 80) -> int:
     except ValueError:
         columns = 0
     if columns <= 0:
+        stdout = sys.__stdout__  # None without a console (e.g. pythonw)
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            columns = os.get_terminal_size(stdout.fileno()).columns if stdout is not None else 0
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns if columns > 0 else default

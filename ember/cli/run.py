@@ -137,9 +137,8 @@ def main(args: argparse.Namespace) -> int:
                    "timeout": "timed out", "halted": "the guest halted for good",
                    "signal": "stopped by a signal",
                    }.get(result.reason, result.reason)
-            if result.reason == "error":
-                if result.error is not None:
-                    raise result.error
+            if result.reason == "error" and result.error is not None:
+                raise result.error
             print(f"\nember: {msg}{': ' + result.detail if result.detail else ''}", file=sys.stderr)
         if args.stats:
             print(f"\nember: VM ran {elapsed * 1000:.1f} ms ({vm.config.vcpus} vCPU, "

@@ -16,6 +16,8 @@ from ember.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Self
+
     from ember.kvm.vm import VmFd
 
 KVM_DEVICE = "/dev/kvm"
@@ -28,7 +30,7 @@ _CPUID_ENTRIES_MAX = 1024
 class KvmFlavour(Record):
     """Whether KVM here runs guests on VT-x/AMD-V or in software."""
 
-    __slots__ = ("hardware", "description")
+    __slots__ = ("description", "hardware")
 
     def __init__(self, hardware: bool, description: str) -> None:
         self.hardware = hardware
@@ -92,7 +94,7 @@ class Kvm:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> Kvm:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

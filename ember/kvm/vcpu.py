@@ -45,8 +45,18 @@ class VcpuExit:
     the vector).
     """
 
-    __slots__ = ("reason", "port", "addr", "size", "count", "is_write", "data", "subtype", "words",
-                 "_data_offset")
+    __slots__ = (
+        "_data_offset",
+        "addr",
+        "count",
+        "data",
+        "is_write",
+        "port",
+        "reason",
+        "size",
+        "subtype",
+        "words",
+    )
 
     def __init__(self, reason: int, port: int = 0, addr: int = 0, size: int = 0, count: int = 0,
                  is_write: bool = False, data: bytes = b"", subtype: int = 0, words: tuple[int, ...] = (),

@@ -26,7 +26,7 @@ _U8, _U16, _U32, _U64 = (struct.Struct(f) for f in ("<B", "<H", "<I", "<Q"))
 class GuestRegion(Record):
     """One contiguous range of guest-physical memory backed by one host mapping."""
 
-    __slots__ = ("guest_addr", "size", "slot", "mapping", "host_addr")
+    __slots__ = ("guest_addr", "host_addr", "mapping", "size", "slot")
 
     def __init__(self, guest_addr: int, size: int, slot: int, mapping: mmap.mmap, host_addr: int = 0) -> None:
         self.guest_addr = guest_addr

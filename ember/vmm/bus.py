@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class BusRange(Record):
-    __slots__ = ("base", "length", "device", "name")
+    __slots__ = ("base", "device", "length", "name")
 
     def __init__(self, base: int, length: int, device: BusDevice, name: str) -> None:
         self.base = base

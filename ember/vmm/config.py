@@ -48,7 +48,7 @@ def host_memory() -> int:
 class VmConfig(Record):
     """What to boot and with how much: the VM's whole configuration, validated by :meth:`validate`."""
 
-    __slots__ = ("kernel", "cmdline", "initrd", "vcpus", "memory")
+    __slots__ = ("cmdline", "initrd", "kernel", "memory", "vcpus")
 
     def __init__(self, kernel: str, cmdline: str = "", initrd: str | None = None, vcpus: int = 1,
                  memory: int = DEFAULT_MEMORY) -> None:

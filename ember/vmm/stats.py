@@ -10,8 +10,16 @@ from ember.kvm.caps import ExitReason
 class ExitStats:
     """Exit counts of one vCPU (updated only by its thread) or merged over all of them."""
 
-    __slots__ = ("reasons", "pio_out", "pio_in", "mmio_read", "mmio_write", "unhandled_pio",
-                 "unhandled_mmio", "device_errors")
+    __slots__ = (
+        "device_errors",
+        "mmio_read",
+        "mmio_write",
+        "pio_in",
+        "pio_out",
+        "reasons",
+        "unhandled_mmio",
+        "unhandled_pio",
+    )
 
     def __init__(self) -> None:
         self.reasons: Counter[int] = Counter()

@@ -37,9 +37,9 @@ _ALL_ONES = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFF_FFFF, 8: 0xFFFF_FFFF_FFFF_FFFF}
 
 def install_kick_handler() -> None:
     """A do-nothing handler, so the kick signal interrupts KVM_RUN instead of killing us."""
-    if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(KICK_SIGNAL) in (signal.SIG_DFL, None):
-            signal.signal(KICK_SIGNAL, lambda _sig, _frame: None)
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(KICK_SIGNAL) in (signal.SIG_DFL, None):
+        signal.signal(KICK_SIGNAL, lambda _sig, _frame: None)
 
 
 class Vcpu:

@@ -33,6 +33,7 @@ from ember.vmm.vcpu import Vcpu, install_kick_handler
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Self
 
 log = get_logger(__name__)
 
@@ -55,7 +56,7 @@ class VmExit(Record):
     """Why the VM stopped: ``reason`` is one of guest-exit, reset, poweroff,
     triple-fault, halted, user, signal, timeout, error; ``status`` is the process exit status to use."""
 
-    __slots__ = ("reason", "status", "detail", "error")
+    __slots__ = ("detail", "error", "reason", "status")
 
     def __init__(self, reason: str, status: int, detail: str = "", error: EmberError | None = None) -> None:
         self.reason = reason
@@ -220,7 +221,7 @@ class Vm:
             self.memory.close()
         self.kvm.close()
 
-    def __enter__(self) -> Vm:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

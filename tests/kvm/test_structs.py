@@ -86,7 +86,7 @@ def test_field_offset_matches_kernel(kernel_values: dict[str, int], key: tuple[s
 @pytest.mark.parametrize("key", list(UNION_OFFSETS))
 def test_kvm_run_exit_union_offsets(kernel_values: dict[str, int], key: tuple[str, str]) -> None:
     sub, field = key
-    sub_type = dict((n, t) for n, t in s.kvm_run_exit._fields_)[sub]
+    sub_type = dict(s.kvm_run_exit._fields_)[sub]
     assert s.RUN_EXIT_UNION + getattr(sub_type, field).offset == kernel_values[f"run.{sub}.{field}"]
 
 

@@ -36,7 +36,7 @@ def test_translate_walks_the_guests_page_tables(running_vm: str) -> None:
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["mode"] == "4-level"
-    assert [s["level"] for s in out["steps"]][0] == "PML4E"
+    assert out["steps"][0]["level"] == "PML4E"
     assert out["gpa"] == 0x100000  # the test guest identity-maps RAM
     assert out["kvm_translate"]["valid"] and out["kvm_translate"]["gpa"] == out["gpa"]
     assert out["host"] > 0

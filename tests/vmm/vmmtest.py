@@ -26,6 +26,6 @@ def ember(*args: str, timeout: float = 60, input: bytes | None = None) -> RunRes
     """Run the ember CLI as a user would; returns code, stdout, stderr."""
     r = subprocess.run(
         [sys.executable, "-m", "ember", *args], capture_output=True, timeout=timeout,
-        input=input if input is not None else b"", cwd=ROOT,
+        input=input if input is not None else b"", cwd=ROOT, check=False,
     )
     return RunResult(r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace"))

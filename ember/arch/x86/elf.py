@@ -30,7 +30,7 @@ _NHDR = struct.Struct("<III")
 class Segment(Record):
     """A PT_LOAD program header: file bytes to copy to a guest-physical address."""
 
-    __slots__ = ("paddr", "file_offset", "filesz", "memsz")
+    __slots__ = ("file_offset", "filesz", "memsz", "paddr")
 
     def __init__(self, paddr: int, file_offset: int, filesz: int, memsz: int) -> None:
         self.paddr = paddr
@@ -40,7 +40,7 @@ class Segment(Record):
 
 
 class ElfImage(Record):
-    __slots__ = ("path", "entry", "segments", "notes")
+    __slots__ = ("entry", "notes", "path", "segments")
 
     def __init__(self, path: str, entry: int, segments: tuple[Segment, ...],
                  notes: tuple[tuple[bytes, int, bytes], ...]) -> None:

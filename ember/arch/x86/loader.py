@@ -42,7 +42,7 @@ class BootMode(enum.Enum):
 class BootSetup(Record):
     """How the boot vCPU starts: mode, entry point and the boot-information structure."""
 
-    __slots__ = ("mode", "entry", "boot_info", "kernel_kind", "kernel_end", "initrd")
+    __slots__ = ("boot_info", "entry", "initrd", "kernel_end", "kernel_kind", "mode")
 
     def __init__(self, mode: BootMode, entry: int, boot_info: int, kernel_kind: str, kernel_end: int,
                  initrd: tuple[int, int] | None = None) -> None:

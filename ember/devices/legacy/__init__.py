@@ -17,7 +17,7 @@ _EXPORTS = {
     "PioDevice": "pio", "Rtc": "rtc", "RtcState": "state", "Serial": "serial",
     "SerialState": "state", "SerialStats": "state",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - lazy exports: the keys of _EXPORTS
 
 
 def __getattr__(name: str) -> object:

@@ -49,7 +49,7 @@ def run_program(path: str, argv: list[str] | None = None, env: list[str] | None 
     from ember.isa.riscv.interp import timed_run
 
     machine = Machine(path, argv, env)
-    runner = None
+    runner: Any = None  # the engine; make_engine() returns one of several classes
     try:
         runner = make_engine(machine, engine, cache)
         return timed_run(runner, limit)

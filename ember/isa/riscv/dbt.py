@@ -134,7 +134,7 @@ def _memory_groups(instrs: list[tuple[int, Instr]], kinds: list[_Kind]) -> dict[
 class _Kind:
     """What the code generator needs to know about one operation, computed once."""
 
-    __slots__ = ("body", "cond", "term", "pure", "r1", "r2", "rd", "store")
+    __slots__ = ("body", "cond", "pure", "r1", "r2", "rd", "store", "term")
 
     def __init__(self, kind: str) -> None:
         op = OPS[kind]
@@ -225,8 +225,8 @@ def _special(kind: str, ins: Instr, r1: str, r2: str, rd: str) -> list[str] | No
         op, helper, word = _DIVIDE[kind]
         if word:
             return [f"v = {r1} & 0xFFFFFFFF", f"w = {r2} & 0xFFFFFFFF",
-                    f"{rd} = v {op} w if v < 0x80000000 and 0 < w < 0x80000000 "
-                    f"else {helper}({r1}, {r2})"]
+                    (f"{rd} = v {op} w if v < 0x80000000 and 0 < w < 0x80000000 "
+                     f"else {helper}({r1}, {r2})")]
         return [f"{rd} = {r1} {op} {r2} if {r1} < {SB} and 0 < {r2} < {SB} else {helper}({r1}, {r2})"]
     if kind in _AMO_FAST:
         return _amo(kind, r1, r2, rd)

@@ -210,7 +210,10 @@ def decode16(h: int) -> Instr:
     op = h & 3
     f3 = h >> 13
     bad = Instr("illegal", length=2, bits=h)
-    b = lambda hi, lo: (h >> lo) & ((1 << (hi - lo + 1)) - 1)
+
+    def b(hi: int, lo: int) -> int:  # bits hi:lo of h
+        return (h >> lo) & ((1 << (hi - lo + 1)) - 1)
+
     rdp = b(4, 2) + 8  # rd'/rs2' in bits 4:2
     rs1p = b(9, 7) + 8
     rd = b(11, 7)
@@ -254,8 +257,8 @@ def decode16(h: int) -> Instr:
             if f2 == 2:
                 return _c("andi", rs1p, rs1p, imm=imm6, h=h)
             kinds = (("sub", "xor", "or", "and"), ("subw", "addw", None, None))[b(12, 12)]
-            kind = kinds[b(6, 5)]
-            return _c(kind, rs1p, rs1p, rdp, h=h) if kind else bad
+            alu = kinds[b(6, 5)]
+            return _c(alu, rs1p, rs1p, rdp, h=h) if alu else bad
         if f3 == 5:
             imm = (b(12, 12) << 11 | b(11, 11) << 4 | b(10, 9) << 8 | b(8, 8) << 10
                    | b(7, 7) << 6 | b(6, 6) << 7 | b(5, 3) << 1 | b(2, 2) << 5)

@@ -29,7 +29,7 @@ class Fmt:
     constants (precomputed: they are read on every operation). A plain class:
     ``dataclasses`` is off the start-up path."""
 
-    __slots__ = ("ebits", "mbits", "width", "bias", "emin", "emax", "qnan")
+    __slots__ = ("bias", "ebits", "emax", "emin", "mbits", "qnan", "width")
 
     def __init__(self, ebits: int, mbits: int) -> None:
         bias = (1 << (ebits - 1)) - 1

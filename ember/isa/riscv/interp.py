@@ -199,7 +199,8 @@ class Interpreter:
         if rd == 0 and kind in _WRITES_RD:
             rd = 32  # writes to x0 land in a register nobody reads
         imm = ins.bits if kind == "illegal" else ins.imm
-        handler = self.factories[kind, ins.length](rd, ins.rs1, ins.rs2, imm, ins.ex, pc)
+        handler: Callable[[], int] = self.factories[kind, ins.length](rd, ins.rs1, ins.rs2, imm,
+                                                                      ins.ex, pc)
         self.cache[pc] = handler
         if kind in _TRANSFERS:
             self.transfers.add(pc)

@@ -45,7 +45,7 @@ class Image:
     """What the loader placed in memory (a plain class: ``dataclasses`` is off
     the start-up path)."""
 
-    __slots__ = ("entry", "phdr", "phnum", "brk")
+    __slots__ = ("brk", "entry", "phdr", "phnum")
 
     def __init__(self, entry: int, phdr: int, phnum: int, brk: int) -> None:
         self.entry = entry

@@ -218,7 +218,7 @@ def _table_index(pc: int) -> int:
 class Region:
     """The instructions of one native block and how it ends."""
 
-    __slots__ = ("instrs", "after", "dead_end")
+    __slots__ = ("after", "dead_end", "instrs")
 
     def __init__(self, instrs: list[tuple[int, Instr]], after: int | None,
                  dead_end: bool) -> None:
@@ -364,10 +364,10 @@ class NativeTranslator(Translator):
                 ins = fetch(addr)
             except GuestFault:
                 return Region(out, addr, True)
-            if ins.kind not in SUPPORTED or (
-                    ins.kind in CSRS and ins.imm not in (CSR_FFLAGS, CSR_FRM, CSR_FCSR)):
-                if not (ins.kind in FP_FMA_KINDS and self._fma()):
-                    return Region(out, addr, True)
+            unsupported = ins.kind not in SUPPORTED or (
+                ins.kind in CSRS and ins.imm not in (CSR_FFLAGS, CSR_FRM, CSR_FCSR))
+            if unsupported and not (ins.kind in FP_FMA_KINDS and self._fma()):
+                return Region(out, addr, True)
             out.append((addr, ins))
             seen.add(addr)
             kind = ins.kind
@@ -483,7 +483,7 @@ class NativeTranslator(Translator):
                     asm.jcc(X.CC_AE, stub(0, at))
             kind = ins.kind
             if kind in LOADS:  # the commonest case, inline
-                width, opcode, w = LOADS[kind]
+                width = LOADS[kind][0]
                 code = asm.code
                 code += _LOAD_RAX[ins.rs1]
                 if ins.imm:
@@ -514,11 +514,11 @@ class NativeTranslator(Translator):
                 chunk = self._chunks.get(key)
                 if chunk is None:
                     sub = X.Asm(0)
-                    self._instruction(sub, at, ins, address, stub, lambda: pending)
+                    self._instruction(sub, at, ins, address, stub, pending)
                     chunk = self._chunks[key] = sub.link()
                 asm.code += chunk
             else:
-                self._instruction(asm, at, ins, address, stub, lambda: pending)
+                self._instruction(asm, at, ins, address, stub, pending)
             pending += 1
             if kind in BRANCH_CC:
                 sync()
@@ -583,7 +583,7 @@ class NativeTranslator(Translator):
 
     def _instruction(self, asm: X.Asm, at: int, ins: Instr,
                      address: Callable[[Instr, int, int], None],
-                     stub: Callable[[int, int], str], pending: Callable[[], int]) -> None:
+                     stub: Callable[[int, int], str], pending: int) -> None:
         """The x86-64 code of one instruction (control transfers: only the link)."""
         kind, rd, rs1, rs2, imm = ins.kind, ins.rd, ins.rs1, ins.rs2, ins.imm
         npc = at + ins.length
@@ -610,7 +610,7 @@ class NativeTranslator(Translator):
             asm.shift_imm(X.SHR, X.RCX, PAGE_SHIFT)
             asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], imm8
             asm.emit(0)
-            asm.jcc(X.CC_NE, stub(pending(), at | 1))
+            asm.jcc(X.CC_NE, stub(pending, at | 1))
             asm.load(X.RCX, X.RDI, 8 * rs2)
             asm.op_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
             return
@@ -619,10 +619,10 @@ class NativeTranslator(Translator):
             return
         if kind in FP_NATIVE or kind in FP_FMA_KINDS:
             self.fp_used[0] = True
-            self._fp(asm, at, ins, stub(pending(), at | 1), address)
+            self._fp(asm, at, ins, stub(pending, at | 1), address)
             return
         if kind in ATOMICS:
-            self._atomic(asm, at, ins, stub(pending(), at | 1))
+            self._atomic(asm, at, ins, stub(pending, at | 1))
             return
         if not rd:
             return  # the rest only write rd: with x0 they are no-ops
