@@ -67,7 +67,8 @@ def power_of(tables: np.ndarray, kind: np.ndarray, utilization: np.ndarray) -> n
     p_lo = flat[base + lo.astype(np.intp)]
     p_hi = flat[base + np.ceil(scaled).astype(np.intp)]
     # Same operation order as CloudSim: floor power + slope * (u - floor/10) * 100.
-    return p_lo + (p_hi - p_lo) / STEPS * (u - lo / STEPS) * 100.0
+    watts: np.ndarray = p_lo + (p_hi - p_lo) / STEPS * (u - lo / STEPS) * 100.0
+    return watts
 
 
 def power_scalar(watts: tuple[float, ...] | list[float], utilization: float) -> float:

@@ -94,7 +94,8 @@ def vms(n: int) -> Fleet:
     kind = vm_kinds(n)
 
     def col(attr: str) -> np.ndarray:
-        return np.array([getattr(x, attr) for x in VM_TYPES], dtype=float)[kind]
+        per_vm: np.ndarray = np.array([getattr(x, attr) for x in VM_TYPES], dtype=float)[kind]
+        return per_vm
 
     mips = col("mips")
     return Fleet(kind, mips, mips, col("ram_mb"), col("bw_mbps"), col("size_mb"))

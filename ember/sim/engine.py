@@ -167,7 +167,8 @@ class Simulation:
             return self.demand[:, int(pos)]
         d1, d2 = self.demand[:, lo], self.demand[:, hi]
         delta = (d2 - d1) / ((hi - lo) * self.interval)
-        return d1 + delta * (t - lo * self.interval)
+        between: np.ndarray = d1 + delta * (t - lo * self.interval)
+        return between
 
     def state(self, t: float) -> dict[str, np.ndarray]:
         """CPU sharing on every host at *t* (model section 5)."""

@@ -592,9 +592,9 @@ class _Scratch:
                 return ids
             added = excluded.added[seen:]
             if not any(self.idle[host] for host in added):  # an idle one may split a group: scan afresh
-                ids = ids[~excluded.mask[ids]]
-                self._scan_cache = (excluded, self.pool_version, ids, len(excluded.added))
-                return ids
+                kept: np.ndarray = ids[~excluded.mask[ids]]
+                self._scan_cache = (excluded, self.pool_version, kept, len(excluded.added))
+                return kept
         ids = self._scan(excluded.mask)
         self._scan_cache = (excluded, self.pool_version, ids, len(excluded.added))
         return ids
@@ -612,7 +612,7 @@ class _Scratch:
         import numpy as np
 
         r = np.array([self.req_l[vm] for vm in vms])[:, None]
-        fit = (self.core[ids] >= r) & (self.avail[ids] >= r)
+        fit: np.ndarray = (self.core[ids] >= r) & (self.avail[ids] >= r)
         fit &= self.size_free[ids] >= np.array([self.size_l[vm] for vm in vms])[:, None]
         for free, demand_l in ((self.ram_free, self.ram_demand_l), (self.bw_free, self.bw_demand_l)):
             demand = np.array([demand_l[vm] for vm in vms])[:, None]

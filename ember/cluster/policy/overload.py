@@ -98,7 +98,8 @@ def _median_sorted(s: np.ndarray, length: np.ndarray) -> np.ndarray:
     rows = np.arange(s.shape[0])
     lo = s[rows, (length - 1) // 2]
     hi = s[rows, length // 2]
-    return lo + 0.5 * (hi - lo)
+    median: np.ndarray = lo + 0.5 * (hi - lo)
+    return median
 
 
 def iqr(history: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -111,7 +112,8 @@ def iqr(history: np.ndarray, length: np.ndarray) -> np.ndarray:
     q1 = np.clip(java_round(0.25 * (n + 1)) - 1, 0, n - 1)
     q3 = np.clip(java_round(0.75 * (n + 1)) - 1, 0, n - 1)
     with np.errstate(invalid="ignore"):  # empty rows give inf - inf; callers fall back for them
-        return s[rows, q3] - s[rows, q1]
+        spread: np.ndarray = s[rows, q3] - s[rows, q1]
+    return spread
 
 
 def mad(history: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -134,7 +136,8 @@ def ols_prediction(window: np.ndarray, at: np.ndarray) -> np.ndarray:
     xm = x.mean()
     ym = window.mean(axis=1)
     slope = ((x - xm)[None, :] * (window - ym[:, None])).sum(axis=1) / ((x - xm) ** 2).sum()
-    return ym + slope * (at - xm)
+    predicted: np.ndarray = ym + slope * (at - xm)
+    return predicted
 
 
 def robust_prediction(window: np.ndarray, at: np.ndarray, iterations: int = ROBUST_ITERATIONS) -> np.ndarray:
@@ -170,7 +173,8 @@ def robust_prediction(window: np.ndarray, at: np.ndarray, iterations: int = ROBU
         with np.errstate(over="ignore"):  # far outliers of a tiny scale: weight 0 either way
             w = np.where(scale > 0, np.where(np.abs(z) < 1, (1 - z**2) ** 2, 0.0), exact)
     assert a is not None and b is not None
-    return (a + b * np.asarray(at, dtype=float)[:, None])[:, 0]
+    predicted: np.ndarray = (a + b * np.asarray(at, dtype=float)[:, None])[:, 0]
+    return predicted
 
 
 # -- scalar twins -------------------------------------------------------------

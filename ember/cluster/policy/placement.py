@@ -98,7 +98,8 @@ class Pabfd:
         after = power_of(c.power_tables, c.power_kind, (c.allocated + c.request) / c.mips)
         if self.wake_cost_includes_idle:
             return after - np.where(c.occupied, c.current_power, 0.0)
-        return after - c.measured_power
+        extra: np.ndarray = after - c.measured_power
+        return extra
 
     def key(self, c: Candidates) -> np.ndarray:
         return self.cost(c)
@@ -140,7 +141,8 @@ class FewestInstances:
 
         free_after = c.mips - c.allocated - c.request
         # running hosts first (free MIPS is below any host's capacity), then empty ones
-        return free_after + np.where(c.occupied, 0.0, EMPTY_PENALTY_MIPS)
+        order: np.ndarray = free_after + np.where(c.occupied, 0.0, EMPTY_PENALTY_MIPS)
+        return order
 
     def key_one(self, request: float, h: HostView) -> float:
         return h.mips - h.allocated - request + (0.0 if h.occupied else EMPTY_PENALTY_MIPS)

@@ -553,12 +553,12 @@ class Translator:
                 # it ran cold, if it had one: a return to the usual caller, a
                 # function pointer that never changes.
                 runs = self.branch_seen.get(addr, 0)
-                target = self.jump_last.get(addr)
-                if target is None or runs < 8 or 4 * self.jump_same.get(addr, 0) < 3 * runs:
+                usual = self.jump_last.get(addr)
+                if usual is None or runs < 8 or 4 * self.jump_same.get(addr, 0) < 3 * runs:
                     return out, None
                 if ins.rd:
                     returns.append((ins.rd, addr + ins.length))
-                addr = target
+                addr = usual
             else:
                 return out, None
         return out, addr
@@ -582,7 +582,7 @@ class Translator:
         slots: list[Any] = [None] * len(targets)
         for i, target in enumerate(targets):
             slots[i] = self._stub(slots, i, target)
-        block = ns["make"](slots)
+        block: Block = ns["make"](slots)
         if self.use_cache:
             self.exits[pc] = (slots, targets)
             for at, ins in instrs:
@@ -676,12 +676,16 @@ class Translator:
             # holds in every pass of a loop.
             kind = ins.kind
             base = known.get(ins.rs1) if ins.rs1 else 0
-            if rd and ((kind == "addi" and base is not None) or kind in ("lui", "auipc")):
-                value = ((base + ins.imm) if kind == "addi" else ins.imm if kind == "lui"
-                         else at + ins.imm) & MASK
-                known[rd] = value
+            if rd and kind == "addi" and base is not None:
+                const: int | None = (base + ins.imm) & MASK
+            elif rd and kind in ("lui", "auipc"):
+                const = (ins.imm if kind == "lui" else at + ins.imm) & MASK
+            else:
+                const = None
+            if const is not None:
+                known[rd] = const
                 written.add(rd)
-                body.append((0, at, f"{rdn} = {value}"))
+                body.append((0, at, f"{rdn} = {const}"))
                 continue
             if rd and k.rd:
                 known.pop(rd, None)

@@ -13,6 +13,21 @@ from __future__ import annotations
 import math
 import struct
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    # What the one-field structs below are, for the type checker: typeshed's
+    # Struct.unpack() returns tuple[Any, ...]. Declared on the module constants
+    # rather than with casts or typed locals in the (hot) conversion helpers.
+    class _IntStruct(Protocol):
+        def pack(self, v: int, /) -> bytes: ...
+        def unpack(self, buffer: bytes, /) -> tuple[int]: ...
+
+    class _FloatStruct(Protocol):
+        def pack(self, v: float, /) -> bytes: ...
+        def unpack(self, buffer: bytes, /) -> tuple[float]: ...
+
 # fflags bits (fcsr[4:0]).
 NX, UF, OF, DZ, NV = 1, 2, 4, 8, 16
 # Rounding modes (instruction rm field / frm).
@@ -336,12 +351,12 @@ def convert(a: int, src: Fmt, dst: Fmt, rm: int) -> tuple[int, int]:
     return _round(sign, m, e, dst, rm)
 
 
-_Q = struct.Struct("<Q")
-_F64 = struct.Struct("<d")
+_Q: _IntStruct = struct.Struct("<Q")
+_F64: _FloatStruct = struct.Struct("<d")
 _MIN_NORMAL = 2.0 ** -1022
 _MAX_FINITE = 1.7976931348623157e308
-_I32 = struct.Struct("<I")
-_F32 = struct.Struct("<f")
+_I32: _IntStruct = struct.Struct("<I")
+_F32: _FloatStruct = struct.Struct("<f")
 _MIN_NORMAL_S = 2.0 ** -126
 _MAX_FINITE_S = 3.4028234663852886e38
 #: Integers up to these magnitudes convert exactly (24- and 53-bit significands).

@@ -119,6 +119,11 @@ class RunStats:
     """What ``--stats`` reports. (A plain class: ``dataclasses`` is off the
     start-up path; engines may add attributes, ``as_dict`` reports them all.)"""
 
+    #: Blocks compiled to x86-64 (the native engine only). A class-level default,
+    #: not set in ``__init__``: ``as_dict`` reports instance attributes, so the
+    #: key appears only for the engine that assigns it.
+    native_blocks: int = 0
+
     def __init__(self, engine: str = "", instructions: int = 0, seconds: float = 0.0,
                  blocks_translated: int = 0, cache_hits: int = 0, cache_misses: int = 0,
                  chain_links: int = 0, translate_seconds: float = 0.0,

@@ -23,6 +23,10 @@ import mmap as _mmap
 from ember.isa.riscv.errors import GuestFault
 from ember.log import get_logger
 
+TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
+if TYPE_CHECKING:
+    from typing import Literal
+
 log = get_logger(__name__)
 
 PAGE = 4096
@@ -37,7 +41,7 @@ MMAP_TOP = SPACE_SIZE - STACK_SIZE - 16 * PAGE
 LOAD_LIMIT = SPACE_SIZE // 2
 #: Names (in translated code) and struct formats of the typed memory views:
 #: unsigned and signed halfwords, words and doublewords.
-VIEW_FORMATS = {"MH": "H", "MSH": "h", "MW": "I", "MSW": "i", "MQ": "Q"}
+VIEW_FORMATS: dict[str, Literal["H", "h", "I", "i", "Q"]] = {"MH": "H", "MSH": "h", "MW": "I", "MSW": "i", "MQ": "Q"}
 
 
 def page_up(n: int) -> int:

@@ -664,8 +664,9 @@ class NativeTranslator(Translator):
             asm.movsxd(X.RAX, X.RAX)
         elif kind in ("addw", "subw", "mulw"):
             asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
-            opcode = {"addw": X.OP_ADD, "subw": X.OP_SUB, "mulw": b"\x0f\xaf"}[kind]
-            asm.op_rm(opcode, X.RAX, X.RDI, 8 * rs2, w=0)
+            opcodes: dict[str, bytes | int] = {"addw": X.OP_ADD, "subw": X.OP_SUB,
+                                                "mulw": b"\x0f\xaf"}
+            asm.op_rm(opcodes[kind], X.RAX, X.RDI, 8 * rs2, w=0)
             asm.movsxd(X.RAX, X.RAX)
         elif kind in ("sllw", "srlw", "sraw"):
             asm.load(X.RAX, X.RDI, 8 * rs1, w=0)
@@ -1034,9 +1035,12 @@ class NativeTranslator(Translator):
                 return lookup(pc)
             if demoted is not None:
                 return demoted()
-            regs[1:32] = x[1:32]
+            # The ignores: mypy's ctypes plugin types a slice assignment to a
+            # c_uint64 array as taking list[c_uint64 | int], which is invariant,
+            # so list[int] is rejected; ctypes accepts any sequence of ints.
+            regs[1:32] = x[1:32]  # type: ignore[assignment]
             if fp_used[0]:
-                regs[FBASE:FBASE + 32] = f
+                regs[FBASE:FBASE + 32] = f  # type: ignore[assignment]
             regs[FFLAGS] = fpu.flags
             regs[FRM] = fpu.frm
             resv = m.reservation
