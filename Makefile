@@ -61,6 +61,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check ember tests bench
+	$(BIN)/python -m mypy ember
 
 clean:
 	rm -rf $(STAMP) build guest/build
