@@ -11,22 +11,6 @@ values live NaN-boxed in the 64-bit f registers.
 from __future__ import annotations
 
 import math
-import struct
-
-TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
-if TYPE_CHECKING:
-    from typing import Protocol
-
-    # What the one-field structs below are, for the type checker: typeshed's
-    # Struct.unpack() returns tuple[Any, ...]. Declared on the module constants
-    # rather than with casts or typed locals in the (hot) conversion helpers.
-    class _IntStruct(Protocol):
-        def pack(self, v: int, /) -> bytes: ...
-        def unpack(self, buffer: bytes, /) -> tuple[int]: ...
-
-    class _FloatStruct(Protocol):
-        def pack(self, v: float, /) -> bytes: ...
-        def unpack(self, buffer: bytes, /) -> tuple[float]: ...
 
 # fflags bits (fcsr[4:0]).
 NX, UF, OF, DZ, NV = 1, 2, 4, 8, 16
@@ -351,36 +335,12 @@ def convert(a: int, src: Fmt, dst: Fmt, rm: int) -> tuple[int, int]:
     return _round(sign, m, e, dst, rm)
 
 
-_Q: _IntStruct = struct.Struct("<Q")
-_F64: _FloatStruct = struct.Struct("<d")
 _MIN_NORMAL = 2.0 ** -1022
 _MAX_FINITE = 1.7976931348623157e308
-_I32: _IntStruct = struct.Struct("<I")
-_F32: _FloatStruct = struct.Struct("<f")
 _MIN_NORMAL_S = 2.0 ** -126
 _MAX_FINITE_S = 3.4028234663852886e38
 #: Integers up to these magnitudes convert exactly (24- and 53-bit significands).
 _EXACT_INT_S, _EXACT_INT_D = 1 << 24, 1 << 53
-
-
-def _float32(b: int) -> float:
-    """The single with bit pattern b (unboxed), as a Python float (exactly)."""
-    return _F32.unpack(_I32.pack(b))[0]
-
-
-def _round32(x: float) -> tuple[float, int]:
-    """x rounded to single in round-to-nearest-even (C's float conversion, which
-    struct uses), as (value, bit pattern); x must lie within the finite range."""
-    packed = _F32.pack(x)
-    return _F32.unpack(packed)[0], _I32.unpack(packed)[0]
-
-
-def _float(b: int) -> float:
-    return _F64.unpack(_Q.pack(b))[0]
-
-
-def _bits(x: float) -> int:
-    return _Q.unpack(_F64.pack(x))[0]
 
 
 def _exact_quotient(r: float, a: float, b: float) -> bool:
@@ -399,11 +359,19 @@ class Fpu:
     the way out.
     """
 
-    __slots__ = ("flags", "frm")
+    __slots__ = ("_cd", "_cf", "_ci", "_cq", "flags", "frm")
 
     def __init__(self) -> None:
         self.flags = 0
         self.frm = RNE
+        # One 8-byte cell seen as u64/double and u32/float: reinterpreting a
+        # bit pattern is two subscripts, not struct's pack and unpack calls.
+        # Per instance, so two machines on two threads never share it.
+        cell = memoryview(bytearray(8))
+        self._cq = cell.cast("Q")
+        self._cd = cell.cast("d")
+        self._ci = cell.cast("I")
+        self._cf = cell.cast("f")
 
     def rm(self, rm: int) -> int:
         if rm == DYN:
@@ -444,16 +412,18 @@ class Fpu:
 
     def add_s(self, a: int, b: int, rm: int, negate_b: bool = False) -> int:
         if self._rne(rm):
-            fa, fb = _float32(self.unbox(a)), _float32(self.unbox(b))
-            if negate_b:
-                fb = -fb
+            i, f = self._ci, self._cf
+            i[0] = self.unbox(a)
+            fa = f[0]
+            i[0] = self.unbox(b)
+            fb = -f[0] if negate_b else f[0]
             r = fa + fb
             if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
-                value, bits = _round32(r)
+                f[0] = r  # rounded to single (C's conversion: RNE)
                 t = r - fa
-                if value != r or (fa - (r - t)) + (fb - t) != 0.0:
+                if f[0] != r or (fa - (r - t)) + (fb - t) != 0.0:
                     self.flags |= NX
-                return BOX | bits
+                return BOX | i[0]
         return self._s(add(self.unbox(a), self.unbox(b), S, self.rm(rm), negate_b))
 
     def sub_s(self, a: int, b: int, rm: int) -> int:
@@ -461,34 +431,44 @@ class Fpu:
 
     def mul_s(self, a: int, b: int, rm: int) -> int:
         if self._rne(rm):
-            r = _float32(self.unbox(a)) * _float32(self.unbox(b))  # exact in double
+            i, f = self._ci, self._cf
+            i[0] = self.unbox(a)
+            fa = f[0]
+            i[0] = self.unbox(b)
+            r = fa * f[0]  # exact in double
             if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
-                value, bits = _round32(r)
-                if value != r:
+                f[0] = r
+                if f[0] != r:
                     self.flags |= NX
-                return BOX | bits
+                return BOX | i[0]
         return self._s(mul(self.unbox(a), self.unbox(b), S, self.rm(rm)))
 
     def div_s(self, a: int, b: int, rm: int) -> int:
         if self._rne(rm):
-            fa, fb = _float32(self.unbox(a)), _float32(self.unbox(b))
+            i, f = self._ci, self._cf
+            i[0] = self.unbox(a)
+            fa = f[0]
+            i[0] = self.unbox(b)
+            fb = f[0]
             if fb != 0.0 and not math.isinf(fb) and not math.isnan(fb):
                 r = fa / fb
                 if _MIN_NORMAL_S <= abs(r) <= _MAX_FINITE_S:
-                    value, bits = _round32(r)
-                    if value * fb != fa:
+                    f[0] = r
+                    if f[0] * fb != fa:
                         self.flags |= NX
-                    return BOX | bits
+                    return BOX | i[0]
         return self._s(div(self.unbox(a), self.unbox(b), S, self.rm(rm)))
 
     def sqrt_s(self, a: int, rm: int) -> int:
         if self._rne(rm):
-            fa = _float32(self.unbox(a))
+            i, f = self._ci, self._cf
+            i[0] = self.unbox(a)
+            fa = f[0]
             if _MIN_NORMAL_S <= fa <= _MAX_FINITE_S:
-                value, bits = _round32(math.sqrt(fa))
-                if value * value != fa:
+                f[0] = math.sqrt(fa)
+                if f[0] * f[0] != fa:
                     self.flags |= NX
-                return BOX | bits
+                return BOX | i[0]
         return self._s(sqrt(self.unbox(a), S, self.rm(rm)))
 
     def fma_s(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
@@ -501,57 +481,69 @@ class Fpu:
     # decided exactly (TwoSum's error term, or integer cross-multiplication).
     # Everything else (NaNs, infinities, overflow, tiny results, directed
     # modes) goes through the exact integer path.
-    def add_d(self, a: int, b: int, rm: int) -> int:
+    def add_d(self, a: int, b: int, rm: int, negate_b: bool = False) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            fa, fb = _float(a), _float(b)
+            q, d = self._cq, self._cd
+            q[0] = a
+            fa = d[0]
+            q[0] = b
+            fb = -d[0] if negate_b else d[0]
             r = fa + fb
             if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
                 s = r - fa
                 if (fa - (r - s)) + (fb - s) != 0.0:
                     self.flags |= NX
-                return _bits(r)
+                d[0] = r
+                return q[0]
+        if negate_b:
+            return self._d(add(a, b, D, self.rm(rm), True))
         return self._d(add(a, b, D, self.rm(rm)))
 
     def sub_d(self, a: int, b: int, rm: int) -> int:
-        if rm == RNE or (rm == DYN and self.frm == RNE):
-            fa, fb = _float(a), -_float(b)
-            r = fa + fb
-            if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
-                s = r - fa
-                if (fa - (r - s)) + (fb - s) != 0.0:
-                    self.flags |= NX
-                return _bits(r)
-        return self._d(add(a, b, D, self.rm(rm), True))
+        return self.add_d(a, b, rm, True)
 
     def mul_d(self, a: int, b: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            fa, fb = _float(a), _float(b)
+            q, d = self._cq, self._cd
+            q[0] = a
+            fa = d[0]
+            q[0] = b
+            fb = d[0]
             r = fa * fb
             if _MIN_NORMAL <= abs(r) <= _MAX_FINITE and not math.isinf(fa) and not math.isinf(fb):
                 if not _exact_quotient(fa, r, fb):  # fa * fb == r  <=>  fa == r / fb
                     self.flags |= NX
-                return _bits(r)
+                d[0] = r
+                return q[0]
         return self._d(mul(a, b, D, self.rm(rm)))
 
     def div_d(self, a: int, b: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            fa, fb = _float(a), _float(b)
+            q, d = self._cq, self._cd
+            q[0] = a
+            fa = d[0]
+            q[0] = b
+            fb = d[0]
             if fb != 0.0 and not math.isinf(fb):
                 r = fa / fb
                 if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
                     if not _exact_quotient(r, fa, fb):
                         self.flags |= NX
-                    return _bits(r)
+                    d[0] = r
+                    return q[0]
         return self._d(div(a, b, D, self.rm(rm)))
 
     def sqrt_d(self, a: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            fa = _float(a)
+            q, d = self._cq, self._cd
+            q[0] = a
+            fa = d[0]
             if _MIN_NORMAL <= fa <= _MAX_FINITE:
                 r = math.sqrt(fa)
                 if not _exact_quotient(r, fa, r):  # r * r == fa
                     self.flags |= NX
-                return _bits(r)
+                d[0] = r
+                return q[0]
         return self._d(sqrt(a, D, self.rm(rm)))
 
     def fma_d(self, a: int, b: int, c: int, rm: int, np: bool, nc: bool) -> int:
@@ -604,10 +596,12 @@ class Fpu:
             v -= 1 << bits
         if single:
             if -_EXACT_INT_S <= v <= _EXACT_INT_S and (self.frm if rm == DYN else rm) <= RMM:
-                return BOX | _I32.unpack(_F32.pack(v))[0]  # exact: no rounding, no flags
+                self._cf[0] = v  # exact: no rounding, no flags
+                return BOX | self._ci[0]
             return self._s(from_int(v, S, self.rm(rm)))
         if -_EXACT_INT_D <= v <= _EXACT_INT_D and (self.frm if rm == DYN else rm) <= RMM:
-            return _bits(float(v))
+            self._cd[0] = v
+            return self._cq[0]
         return self._d(from_int(v, D, self.rm(rm)))
 
     def s_to_d(self, a: int, rm: int) -> int:
