@@ -234,6 +234,10 @@ def _special(kind: str, ins: Instr, r1: str, r2: str, rd: str) -> list[str] | No
         return _lr_sc(kind, r1, r2, rd)
     if kind.startswith("csr") and ins.imm in _FP_CSR:
         return _fp_csr(kind, ins, r1, rd)
+    if kind in _FP_ARITH and ins.ex & 7 in (RNE, DYN):
+        return _fp_arith(kind, ins)
+    if kind in _FP_FROM_INT and ins.ex & 7 in (*_STATIC_RM, DYN):
+        return _fp_from_int(kind, ins, r1)
     return None
 
 
@@ -293,6 +297,99 @@ def _lr_sc(kind: str, r1: str, r2: str, rd: str) -> list[str]:
             "  M.reservation = None",
             f"  {view}[a >> {shift}] = {value}",
             f"  {rd} = 0"]
+
+
+RNE, DYN = 0, 7
+_STATIC_RM = (0, 1, 2, 3, 4)
+#: FP arithmetic inlined in round-to-nearest-even: kind -> (Python operator,
+#: the FPU method the other cases call).
+_FP_ARITH = {f"f{name}.{p}": (sym, f"{name}_{p}") for p in ("s", "d")
+             for name, sym in (("add", "+"), ("sub", "-"), ("mul", "*"), ("div", "/"))}
+#: fcvt from integers: kind -> (single, bits, signed).
+_FP_FROM_INT = {f"fcvt.{p}.{it}": (p == "s", bits, signed) for p in ("s", "d")
+                for it, bits, signed in (("w", 32, True), ("wu", 32, False), ("l", 64, True),
+                                         ("lu", 64, False))}
+_MIN_NORMAL = {"d": "2.2250738585072014e-308", "s": "1.1754943508222875e-38"}
+_MAX_FINITE = {"d": "1.7976931348623157e308", "s": "3.4028234663852886e38"}
+
+
+def _fp_arith(kind: str, ins: Instr) -> list[str]:
+    """fadd/fsub/fmul/fdiv in RNE (static, or dynamic with frm = RNE) on host
+    floats, as the FPU's fast path does it (see fpu.Fpu) but without the call:
+    operands reinterpreted through the FPU's scratch cell (CQ/CD, CI/CF), the
+    result kept when it is a finite normal number, NX decided exactly; any
+    other case (NaNs, infinities, zeros, tiny or huge results, other modes, an
+    improperly boxed single) calls the FPU method."""
+    sym, method = _FP_ARITH[kind]
+    single = kind.endswith(".s")
+    p = "s" if single else "d"
+    rm = ins.ex & 7
+    fd, f1, f2 = f"f[{ins.rd}]", f"f[{ins.rs1}]", f"f[{ins.rs2}]"
+    guard = "FPU.frm == 0 and " if rm == DYN else ""
+    if single:
+        # Bytes 0-3 of the cell hold the single, bytes 4-7 the NaN-box.
+        lines = [f"CQ[0] = {f1}", "fa = CF[0]", "o = CI[1]", f"CQ[0] = {f2}", "fb = CF[0]"]
+        boxed = "(o & CI[1]) == 0xFFFFFFFF"
+    else:
+        lines = [f"CQ[0] = {f1}", "fa = CD[0]", f"CQ[0] = {f2}", "fb = CD[0]"]
+        boxed = ""
+    if sym == "/":
+        ok = f"fb and {boxed}" if boxed else "fb"  # x / 0 (and -0): the FPU method
+    else:
+        ok = boxed
+    lines.append(f"fr = fa {sym} fb if {ok} else NAN" if ok else f"fr = fa {sym} fb")
+    lines.append(f"if {guard}{_MIN_NORMAL[p]} <= (fr if fr >= 0.0 else -fr) <= {_MAX_FINITE[p]}:")
+    if single:
+        lines.append("  CF[0] = fr")  # rounded to single (innocuous double rounding)
+        rounded = "CF[0] != fr or "
+    else:
+        rounded = ""
+    if sym in "+-":
+        other = "fb" if sym == "+" else "-fb"
+        lines += ["  fs = fr - fa",
+                  f"  if {rounded}(fa - (fr - fs)) + ({other} - fs) != 0.0: FPU.flags |= 1"]
+    elif sym == "*":
+        # A product of two singles is exact in double.
+        lines.append("  if CF[0] != fr: FPU.flags |= 1" if single
+                     else "  if not EXQ(fa, fr, fb): FPU.flags |= 1")
+    else:
+        lines.append("  if CF[0] * fb != fa: FPU.flags |= 1" if single
+                     else "  if not EXQ(fr, fa, fb): FPU.flags |= 1")
+    if single:
+        lines.append(f"  {fd} = 0xFFFFFFFF00000000 | CI[0]")
+    else:
+        lines += ["  CD[0] = fr", f"  {fd} = CQ[0]"]
+    lines.append(f"else: {fd} = FPU.{method}({f1}, {f2}, {rm})")
+    return lines
+
+
+def _fp_from_int(kind: str, ins: Instr, r1: str) -> list[str]:
+    """fcvt.{s,d}.{w,wu,l,lu} of an integer the format holds exactly (|v| up to
+    2^24 / 2^53): no rounding, no flags, the value through the scratch cell."""
+    single, bits, signed = _FP_FROM_INT[kind]
+    rm = ins.ex & 7
+    fd = f"f[{ins.rd}]"
+    if bits == 32:
+        lines = [f"v = {r1} & 0xFFFFFFFF"]
+        if signed:
+            lines.append("v = v - 0x100000000 if v >= 0x80000000 else v")
+    else:
+        lines = [f"v = {r1} - 0x10000000000000000 if {r1} >= {SB} else {r1}" if signed
+                 else f"v = {r1}"]
+    tests = []
+    if rm == DYN:
+        tests.append("FPU.frm <= 4")  # a reserved frm faults in the FPU method
+    if single or bits == 64:
+        limit = 1 << (24 if single else 53)
+        tests.append(f"-{limit} <= v <= {limit}" if signed else f"v <= {limit}")
+    if single:
+        body = ["CF[0] = v", f"{fd} = 0xFFFFFFFF00000000 | CI[0]"]
+    else:
+        body = ["CD[0] = v", f"{fd} = CQ[0]"]
+    if not tests:
+        return lines + body
+    return [*lines, f"if {' and '.join(tests)}:", *("  " + b for b in body),
+            f"else: {fd} = FPU.from_int({r1}, {single}, {rm}, {bits}, {signed})"]
 
 
 def _fp_csr(kind: str, ins: Instr, r1: str, rd: str) -> list[str]:

@@ -343,7 +343,7 @@ _MAX_FINITE_S = 3.4028234663852886e38
 _EXACT_INT_S, _EXACT_INT_D = 1 << 24, 1 << 53
 
 
-def _exact_quotient(r: float, a: float, b: float) -> bool:
+def exact_quotient(r: float, a: float, b: float) -> bool:
     """Is r exactly a / b? (r*b == a in exact rational arithmetic)"""
     rn, rd = r.as_integer_ratio()
     an, ad = a.as_integer_ratio()
@@ -359,19 +359,20 @@ class Fpu:
     the way out.
     """
 
-    __slots__ = ("_cd", "_cf", "_ci", "_cq", "flags", "frm")
+    __slots__ = ("as_f32", "as_f64", "as_u32", "as_u64", "flags", "frm")
 
     def __init__(self) -> None:
         self.flags = 0
         self.frm = RNE
         # One 8-byte cell seen as u64/double and u32/float: reinterpreting a
-        # bit pattern is two subscripts, not struct's pack and unpack calls.
-        # Per instance, so two machines on two threads never share it.
+        # bit pattern is two subscripts, not struct's pack and unpack calls
+        # (translated code uses the same views). Per instance, so two
+        # machines on two threads never share it.
         cell = memoryview(bytearray(8))
-        self._cq = cell.cast("Q")
-        self._cd = cell.cast("d")
-        self._ci = cell.cast("I")
-        self._cf = cell.cast("f")
+        self.as_u64 = cell.cast("Q")
+        self.as_f64 = cell.cast("d")
+        self.as_u32 = cell.cast("I")
+        self.as_f32 = cell.cast("f")
 
     def rm(self, rm: int) -> int:
         if rm == DYN:
@@ -412,7 +413,7 @@ class Fpu:
 
     def add_s(self, a: int, b: int, rm: int, negate_b: bool = False) -> int:
         if self._rne(rm):
-            i, f = self._ci, self._cf
+            i, f = self.as_u32, self.as_f32
             i[0] = self.unbox(a)
             fa = f[0]
             i[0] = self.unbox(b)
@@ -431,7 +432,7 @@ class Fpu:
 
     def mul_s(self, a: int, b: int, rm: int) -> int:
         if self._rne(rm):
-            i, f = self._ci, self._cf
+            i, f = self.as_u32, self.as_f32
             i[0] = self.unbox(a)
             fa = f[0]
             i[0] = self.unbox(b)
@@ -445,7 +446,7 @@ class Fpu:
 
     def div_s(self, a: int, b: int, rm: int) -> int:
         if self._rne(rm):
-            i, f = self._ci, self._cf
+            i, f = self.as_u32, self.as_f32
             i[0] = self.unbox(a)
             fa = f[0]
             i[0] = self.unbox(b)
@@ -461,7 +462,7 @@ class Fpu:
 
     def sqrt_s(self, a: int, rm: int) -> int:
         if self._rne(rm):
-            i, f = self._ci, self._cf
+            i, f = self.as_u32, self.as_f32
             i[0] = self.unbox(a)
             fa = f[0]
             if _MIN_NORMAL_S <= fa <= _MAX_FINITE_S:
@@ -483,7 +484,7 @@ class Fpu:
     # modes) goes through the exact integer path.
     def add_d(self, a: int, b: int, rm: int, negate_b: bool = False) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            q, d = self._cq, self._cd
+            q, d = self.as_u64, self.as_f64
             q[0] = a
             fa = d[0]
             q[0] = b
@@ -504,14 +505,14 @@ class Fpu:
 
     def mul_d(self, a: int, b: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            q, d = self._cq, self._cd
+            q, d = self.as_u64, self.as_f64
             q[0] = a
             fa = d[0]
             q[0] = b
             fb = d[0]
             r = fa * fb
             if _MIN_NORMAL <= abs(r) <= _MAX_FINITE and not math.isinf(fa) and not math.isinf(fb):
-                if not _exact_quotient(fa, r, fb):  # fa * fb == r  <=>  fa == r / fb
+                if not exact_quotient(fa, r, fb):  # fa * fb == r  <=>  fa == r / fb
                     self.flags |= NX
                 d[0] = r
                 return q[0]
@@ -519,7 +520,7 @@ class Fpu:
 
     def div_d(self, a: int, b: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            q, d = self._cq, self._cd
+            q, d = self.as_u64, self.as_f64
             q[0] = a
             fa = d[0]
             q[0] = b
@@ -527,7 +528,7 @@ class Fpu:
             if fb != 0.0 and not math.isinf(fb):
                 r = fa / fb
                 if _MIN_NORMAL <= abs(r) <= _MAX_FINITE:
-                    if not _exact_quotient(r, fa, fb):
+                    if not exact_quotient(r, fa, fb):
                         self.flags |= NX
                     d[0] = r
                     return q[0]
@@ -535,12 +536,12 @@ class Fpu:
 
     def sqrt_d(self, a: int, rm: int) -> int:
         if rm == RNE or (rm == DYN and self.frm == RNE):
-            q, d = self._cq, self._cd
+            q, d = self.as_u64, self.as_f64
             q[0] = a
             fa = d[0]
             if _MIN_NORMAL <= fa <= _MAX_FINITE:
                 r = math.sqrt(fa)
-                if not _exact_quotient(r, fa, r):  # r * r == fa
+                if not exact_quotient(r, fa, r):  # r * r == fa
                     self.flags |= NX
                 d[0] = r
                 return q[0]
@@ -596,12 +597,12 @@ class Fpu:
             v -= 1 << bits
         if single:
             if -_EXACT_INT_S <= v <= _EXACT_INT_S and (self.frm if rm == DYN else rm) <= RMM:
-                self._cf[0] = v  # exact: no rounding, no flags
-                return BOX | self._ci[0]
+                self.as_f32[0] = v  # exact: no rounding, no flags
+                return BOX | self.as_u32[0]
             return self._s(from_int(v, S, self.rm(rm)))
         if -_EXACT_INT_D <= v <= _EXACT_INT_D and (self.frm if rm == DYN else rm) <= RMM:
-            self._cd[0] = v
-            return self._cq[0]
+            self.as_f64[0] = v
+            return self.as_u64[0]
         return self._d(from_int(v, D, self.rm(rm)))
 
     def s_to_d(self, a: int, rm: int) -> int:

@@ -15,7 +15,7 @@ import time
 
 from ember.isa.riscv.decode import decode
 from ember.isa.riscv.errors import BusError, ElfError, GuestFault, IllegalInstruction, Leave
-from ember.isa.riscv.fpu import Fpu
+from ember.isa.riscv.fpu import Fpu, exact_quotient
 from ember.isa.riscv.loader import build_stack, load_elf
 from ember.isa.riscv.memory import PAGE, AddressSpace
 from ember.isa.riscv.syscalls import Syscalls
@@ -222,6 +222,9 @@ class Machine:
         return {
             "__builtins__": __builtins__,
             "x": self.x, "f": self.f, "mem": self.space.mem, "FPU": self.fpu,
+            # The FPU's scratch cell and exactness test, for translated FP code.
+            "CQ": self.fpu.as_u64, "CD": self.fpu.as_f64, "CI": self.fpu.as_u32,
+            "CF": self.fpu.as_f32, "EXQ": exact_quotient, "NAN": float("nan"),
             "LB": unpack("<b"), "LH": unpack("<h"), "LHU": unpack("<H"), "LW": unpack("<i"),
             "LWU": unpack("<I"), "LD": unpack("<Q"),
             "SH": pack("<H"), "SW": pack("<I"), "SD": pack("<Q"),
