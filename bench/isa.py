@@ -13,7 +13,8 @@ the same translator with it.
 
     .venv/bin/python bench/isa.py [--repeat N]   # writes section "isa" of BENCHMARKS.md
 
-Every measurement is the best of N runs (3 unless told): see best_of().
+Every measurement is the best of N runs (5 unless told), taken in N rounds
+over the whole corpus: see best().
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ sys.path.insert(0, str(ROOT))
 from bench.report import machine_line, write_section
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from typing import Any
 
 CORPUS = ROOT / "build" / "isa"
@@ -54,8 +54,9 @@ PROGRAMS: dict[str, list[str]] = {
     "atomics": ["100000"],
     "smc": ["12000"],
 }
-#: Runs of every measurement (qemu and each engine); the best is reported.
-REPEAT = 3
+#: Runs of every measurement (qemu and each engine), in as many rounds over
+#: the corpus; the best is reported.
+REPEAT = 5
 #: The short runs (default inputs) where start-up dominates: shown separately.
 SHORT_PROGRAMS: dict[str, list[str]] = {"hello": [], "atomics": [], "smc": []}
 #: Programs small enough to run with the code cache disabled.
@@ -111,14 +112,11 @@ def run_ember(prog: Path, args: list[str], engine: str, extra: list[str] | None 
     return wall, _children_cpu() - cpu, stats, done.stdout
 
 
-def best_of(runs: int, once: Callable[..., tuple[Any, ...]], *args: Any
-            ) -> tuple[tuple[Any, ...], float]:
-    """The run with the least CPU time (element 1) of ``runs``, and the spread
-    (slowest / fastest CPU time). The best run is what the code costs; the
-    others paid for interference (this host's CPU speed swings by up to 1.5x
-    from second to second: other tenants), which is also why timeit reports
-    the minimum."""
-    results = [once(*args) for _ in range(runs)]
+def best(results: list[tuple[Any, ...]]) -> tuple[tuple[Any, ...], float]:
+    """The run with the least CPU time (element 1), and the spread (slowest /
+    fastest CPU time). The best run is what the code costs; the others paid
+    for interference (this host's CPU speed swings by up to 1.5x with other
+    tenants' load), which is also why timeit reports the minimum."""
     cpus = [r[1] for r in results]
     return min(results, key=lambda r: r[1]), max(cpus) / min(cpus)
 
@@ -146,17 +144,27 @@ def main() -> int:
         rows = []
         mips: dict[str, list[float]] = {k: [] for e in engines for k in (e, e + " wall")}
         ratios: dict[str, list[float]] = {k: [] for e in engines for k in (e, e + " wall")}
-        for name, args in programs.items():
-            if only and name not in only:
-                continue
+        selected = [(name, args) for name, args in programs.items() if not only or name in only]
+        # The runs of one measurement are spread over the whole bench (one
+        # round after the other), so a slow phase of the host, which can last
+        # minutes, does not hit every run of the same program.
+        results: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        for round_ in range(runs):
+            for name, args in selected:
+                prog = CORPUS / name
+                results.setdefault((name, "qemu"), []).append(run_qemu(prog, args))
+                for engine in engines:
+                    results.setdefault((name, engine), []).append(run_ember(prog, args, engine))
+            print(f"round {round_ + 1} of {runs} done", file=sys.stderr)
+        for name, args in selected:
             prog = CORPUS / name
-            (qwall, qcpu, qout), spread = best_of(runs, run_qemu, prog, args)
+            (qwall, qcpu, qout), spread = best(results[name, "qemu"])
             spreads.append(spread)
             cells = [name, " ".join(args) or "-"]
             counts = []
             same = True
             for engine in engines:
-                (wall, cpu, stats, out), spread = best_of(runs, run_ember, prog, args, engine)
+                (wall, cpu, stats, out), spread = best(results[name, engine])
                 spreads.append(spread)
                 same = same and out == qout
                 counts.append(stats["instructions"])
@@ -216,9 +224,10 @@ def main() -> int:
          "other work (load average above): wall time would add the time spent waiting for a "
          "CPU; on an idle host the two agree (the wall-clock medians are given below the "
          f"table). Every measurement (qemu's and each engine's) is the best of {runs} runs, "
-         "as timeit reports: this host's CPU speed swings by up to 1.5x from second to "
-         "second with other tenants' load (the same CPython loop measured 84-150 ms within "
-         "one process), and the slower runs measure that, not the code. Spread between the "
+         f"taken in {runs} rounds over the whole corpus, as timeit reports the minimum: this "
+         "host's CPU speed swings by up to 1.5x with other tenants' load, in phases of "
+         "seconds to minutes (the same CPython loop measured 84-150 ms within one process), "
+         "and the slower runs measure that, not the code. Spread between the "
          f"slowest and the fastest of the {runs} runs: median {_median(spreads):.2f}x, "
          f"largest {max(spreads, default=float('nan')):.2f}x. qemu count: Debian's qemu-user "
          "ships no TCG plugins, so qemu's instructions are counted from its "
