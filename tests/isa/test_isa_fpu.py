@@ -148,22 +148,27 @@ any_double = st.one_of(
 )
 
 
+def assert_fast_equals_exact(fmt: fpu.Fmt, a: int, b: int, rm: int) -> None:
+    """Fpu's host-float fast paths (add, sub, mul, div, sqrt) give the same bits
+    and flags as the exact integer implementation; singles go in and come out
+    NaN-boxed."""
+    box, p = (fpu.BOX, "s") if fmt is fpu.S else (0, "d")
+    for name, exact in (("add", lambda: fpu.add(a, b, fmt, fpu.RNE)),
+                        ("sub", lambda: fpu.add(a, b, fmt, fpu.RNE, True)),
+                        ("mul", lambda: fpu.mul(a, b, fmt, fpu.RNE)),
+                        ("div", lambda: fpu.div(a, b, fmt, fpu.RNE)),
+                        ("sqrt", lambda: fpu.sqrt(a, fmt, fpu.RNE))):
+        unit = fpu.Fpu()
+        operands = (box | a,) if name == "sqrt" else (box | a, box | b)
+        got = getattr(unit, f"{name}_{p}")(*operands, rm)
+        want, flags = exact()
+        assert (got, unit.flags) == (box | want, flags), name
+
+
 @settings(max_examples=500, deadline=None)
 @given(any_double, any_double, st.sampled_from([fpu.RNE, fpu.DYN]))
 def test_fast_path_equals_exact_path(a: float, b: float, rm: int) -> None:
-    """The host-float fast path of Fpu gives the same bits and flags as the
-    exact integer implementation, for every input."""
-    ba, bb = bits(a), bits(b)
-    for method, exact in (("add_d", lambda: fpu.add(ba, bb, fpu.D, fpu.RNE)),
-                          ("sub_d", lambda: fpu.add(ba, bb, fpu.D, fpu.RNE, True)),
-                          ("mul_d", lambda: fpu.mul(ba, bb, fpu.D, fpu.RNE)),
-                          ("div_d", lambda: fpu.div(ba, bb, fpu.D, fpu.RNE))):
-        unit = fpu.Fpu()
-        got = getattr(unit, method)(ba, bb, rm)
-        assert (got, unit.flags) == exact(), method
-    unit = fpu.Fpu()
-    got = unit.sqrt_d(ba, rm)
-    assert (got, unit.flags) == fpu.sqrt(ba, fpu.D, fpu.RNE)
+    assert_fast_equals_exact(fpu.D, bits(a), bits(b), rm)
 
 
 def value32(b: int) -> float:
@@ -181,21 +186,8 @@ any_single = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(any_single, any_single, st.sampled_from([fpu.RNE, fpu.DYN]))
 def test_single_fast_path_equals_exact_path(a: float, b: float, rm: int) -> None:
-    """Singles computed in double and rounded once more (the fast path) give
-    the same bits and flags as the exact integer implementation."""
-    sa, sb = sbits(a), sbits(b)
-    for method, exact in (("add_s", lambda: fpu.add(sa, sb, fpu.S, fpu.RNE)),
-                          ("sub_s", lambda: fpu.add(sa, sb, fpu.S, fpu.RNE, True)),
-                          ("mul_s", lambda: fpu.mul(sa, sb, fpu.S, fpu.RNE)),
-                          ("div_s", lambda: fpu.div(sa, sb, fpu.S, fpu.RNE))):
-        unit = fpu.Fpu()
-        got = getattr(unit, method)(fpu.BOX | sa, fpu.BOX | sb, rm)
-        want, flags = exact()
-        assert (got, unit.flags) == (fpu.BOX | want, flags), method
-    unit = fpu.Fpu()
-    got = unit.sqrt_s(fpu.BOX | sa, rm)
-    want, flags = fpu.sqrt(sa, fpu.S, fpu.RNE)
-    assert (got, unit.flags) == (fpu.BOX | want, flags)
+    """Singles computed in double and rounded once more (the fast path)."""
+    assert_fast_equals_exact(fpu.S, sbits(a), sbits(b), rm)
 
 
 @settings(max_examples=300, deadline=None)
