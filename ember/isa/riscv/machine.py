@@ -305,7 +305,8 @@ class Machine:
 
     def code_changed(self, lo: int, hi: int) -> None:
         """Memory [lo, hi) was rewritten behind the engines' back (a syscall)."""
-        if hi > lo:
+        g = self.globals
+        if hi > lo and hi > g["CLO"] and lo < g["CHI"]:  # (most writes miss the code's bounds)
             pages = {p for p in self.code_pages if lo // PAGE <= p <= (hi - 1) // PAGE}
             if pages:
                 self.invalidate(pages)
