@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="report instructions retired, MIPS and code-cache figures on stderr")
     run.add_argument("--json", action="store_true", help="print the statistics as JSON on stderr")
     run.add_argument("--no-cache", action="store_true",
-                     help="dbt: translate every block each time it runs (no code cache)")
+                     help="dbt: translate every block each time it runs (no code cache, and "
+                     "no compiled traces kept on disk between runs; EMBER_ISA_TRACE_CACHE=off "
+                     "turns off only the latter)")
     run.add_argument("--limit", type=int, default=None, metavar="N",
                      help="stop with an error after about N instructions")
     run.add_argument("program", help="path of the RISC-V executable")
@@ -42,7 +44,8 @@ def _human(stats: dict[str, object]) -> str:
             f"cache hits          {stats['cache_hits']:,}",
             f"cache misses        {stats['cache_misses']:,}",
             f"chain links         {stats['chain_links']:,}",
-            f"translation seconds {stats['translate_seconds']:.3f}",
+            (f"translation seconds {stats['translate_seconds']:.3f} "
+             f"({stats.get('stored_traces', 0):,} traces from the on-disk cache)"),
             f"cold (interpreted)  {stats['cold_instructions']:,} instructions",
         ]
         if stats["engine"] == "native":

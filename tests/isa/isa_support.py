@@ -33,9 +33,12 @@ def assemble(directory: Path, name: str, source: str) -> Path:
 
 
 def run_ember(args: list[str], engine: str, extra: list[str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+              timeout: float = 120, env_extra: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[bytes]:
+    """ember isa run as a subprocess; its environment (also the guest's) is
+    GUEST_ENV plus env_extra."""
     cmd = [sys.executable, "-m", "ember", "isa", "run", "--engine", engine, *(extra or []), *args]
-    env = dict(GUEST_ENV, PYTHONPATH=str(ROOT))
+    env = dict(GUEST_ENV, PYTHONPATH=str(ROOT), **(env_extra or {}))
     return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
 

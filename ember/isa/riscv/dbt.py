@@ -39,6 +39,8 @@ from ember.isa.riscv.errors import GuestExit, GuestFault
 from ember.isa.riscv.interp import MEMORY_ERRORS, TOKEN
 from ember.isa.riscv.memory import PAGE
 from ember.isa.riscv.semantics import OPS
+from ember.isa.riscv.tracecache import TraceCache
+from ember.isa.riscv.tracecache import enabled as trace_cache_enabled
 from ember.log import get_logger
 
 TYPE_CHECKING = False  # typing stays off the start-up path (see ember/record.py)
@@ -476,6 +478,10 @@ class Translator:
         self.jump_same: dict[int, int] = {}
         #: (pc, after, careful, instructions...) -> compiled trace, survives flushes.
         self.compiled: dict[tuple[Any, ...], tuple[Any, tuple[int, ...], list[int]]] = {}
+        #: Compiled traces of earlier runs of this program (None: not kept).
+        self.store: TraceCache | None = None
+        if cache and trace_cache_enabled():
+            self.store = TraceCache(machine.syscalls.exe_path)
         g = machine.globals
         g["IC"] = self.icount
         g["J"] = self.lookup
@@ -669,7 +675,12 @@ class Translator:
         known = self.compiled.get(key) if self.use_cache else None
         if known is None:
             source, targets, linemap = self.generate(pc, instrs, after)
-            code = compile(source, f"<block 0x{pc:x}>", "exec")
+            store = self.store
+            code = store.get(source) if store is not None else None
+            if code is None:
+                code = compile(source, f"<block 0x{pc:x}>", "exec")
+                if store is not None:
+                    store.put(source, code)
             if self.use_cache:
                 self.compiled[key] = code, targets, linemap
         else:
@@ -1064,13 +1075,20 @@ class Translator:
             tb = tb.tb_next
         return self.cold_pc[0] if cold else found
 
+    def close(self) -> None:
+        """The run is over: keep the traces it compiled for the next one."""
+        if self.store is not None:
+            self.store.save()
+
     def stats(self, seconds: float) -> RunStats:
         from ember.isa.riscv.machine import RunStats
 
-        return RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
+        stats = RunStats(engine=self.name, instructions=self.m.instret, seconds=seconds,
                         blocks_translated=self.translated, cache_hits=self.hits,
                         cache_misses=self.misses, chain_links=self.links,
                         translate_seconds=self.translate_seconds, flushes=self.m.flushes,
                         invalidations=self.m.invalidations,
                         cold_instructions=self.cold_instructions,
                         syscalls=dict(self.m.syscalls.counts))
+        stats.stored_traces = self.store.hits if self.store is not None else 0
+        return stats

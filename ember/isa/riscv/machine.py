@@ -123,6 +123,9 @@ class RunStats:
     #: not set in ``__init__``: ``as_dict`` reports instance attributes, so the
     #: key appears only for the engine that assigns it.
     native_blocks: int = 0
+    #: Traces whose compiled code came from the on-disk trace cache (the
+    #: translating engines only; set the same way).
+    stored_traces: int = 0
 
     def __init__(self, engine: str = "", instructions: int = 0, seconds: float = 0.0,
                  blocks_translated: int = 0, cache_hits: int = 0, cache_misses: int = 0,

@@ -293,6 +293,7 @@ class NativeTranslator(Translator):
 
     def close(self) -> None:
         """Release the exported pointers into guest memory (so it can be unmapped)."""
+        super().close()
         del self._mem_anchor
         del self._map_anchor
 
