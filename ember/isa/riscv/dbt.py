@@ -676,11 +676,12 @@ class Translator:
         if known is None:
             source, targets, linemap = self.generate(pc, instrs, after)
             store = self.store
-            code = store.get(source) if store is not None else None
+            name = f"<block 0x{pc:x}>"
+            code = store.get(source, name) if store is not None else None
             if code is None:
-                code = compile(source, f"<block 0x{pc:x}>", "exec")
+                code = compile(source, name, "exec")
                 if store is not None:
-                    store.put(source, code)
+                    store.put(source, name, code)
             if self.use_cache:
                 self.compiled[key] = code, targets, linemap
         else:

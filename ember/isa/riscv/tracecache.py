@@ -4,9 +4,11 @@ CPython's ``compile()`` is most of what a trace costs to make (about 0.3 ms a
 trace, 10 % of all the work of a glibc-heavy run), and a program run again
 builds the same traces again. This store keeps their code objects, one file
 per program and Python version under ``~/.cache/ember/isa/traces``, keyed by
-a BLAKE2 digest of the trace's generated *source text*: the source fully
-determines the code object, so an entry can never be stale (a changed
-program or a changed code generator yields other sources, which simply miss).
+a BLAKE2 digest of the trace's generated *source text* and file name (which
+names the trace's head: fault reports map a traceback's line back through
+it): the two fully determine the code object, so an entry can never be stale
+(a changed program or a changed code generator yields other sources, which
+simply miss).
 
 The store is a cache and nothing else: a missing, unreadable or corrupt file
 is an empty store, a failed write is logged and forgotten, and concurrent
@@ -64,8 +66,8 @@ class TraceCache:
         self.added = 0
         self.hits = 0
 
-    def _key(self, source: str) -> bytes:
-        return self._blake2b(source.encode(), digest_size=16).digest()
+    def _key(self, source: str, filename: str) -> bytes:
+        return self._blake2b(f"{filename}\0{source}".encode(), digest_size=16).digest()
 
     def _load(self) -> dict[bytes, CodeType]:
         import marshal
@@ -82,20 +84,21 @@ class TraceCache:
             log.debug("ignoring the trace cache %s: %s", self.path, exc)
         return codes
 
-    def get(self, source: str) -> CodeType | None:
+    def get(self, source: str, filename: str) -> CodeType | None:
+        """The code compile(source, filename, "exec") gave in an earlier run."""
         if self._codes is None:
             self._codes = self._load()
-        key = self._key(source)
+        key = self._key(source, filename)
         code = self._codes.get(key)
         if code is not None:
             self._used.add(key)
             self.hits += 1
         return code
 
-    def put(self, source: str, code: CodeType) -> None:
+    def put(self, source: str, filename: str, code: CodeType) -> None:
         if self._codes is None:
             self._codes = self._load()
-        key = self._key(source)
+        key = self._key(source, filename)
         self._codes[key] = code
         self._used.add(key)
         self.added += 1
