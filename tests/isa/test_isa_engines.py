@@ -358,3 +358,20 @@ def test_loop_longer_than_a_slice_counts_exactly(asm_dir: Path, engine: str) -> 
     status, stats = _run(prog, engine)
     assert status == (3 * 400000) & 0xFF
     assert stats.instructions == 3 + 400000 * 3 + 3
+
+
+def test_an_engine_that_can_only_flush_whole_gets_whole_flushes(corpus: Path) -> None:
+    """Machine's contract: page invalidation only when every engine registered
+    for it; one flush-only hook turns every invalidation into a flush."""
+    machine = Machine(str(corpus / "hello"), [str(corpus / "hello")], [])
+    try:
+        engine = make_engine(machine, "dbt")
+        flushed = []
+        machine.flush_hooks.append(lambda: flushed.append(True))
+        machine.fetch(machine.pc)
+        page = machine.pc // 4096
+        machine.code_changed(page * 4096, page * 4096 + 4)
+        assert flushed and machine.flushes == 1 and machine.invalidations == 0
+        assert not machine.decoded and not engine.cache
+    finally:
+        machine.space.close()

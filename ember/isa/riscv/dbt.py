@@ -435,8 +435,6 @@ class Translator:
     """Runs a :class:`Machine` trace by trace through a code cache."""
 
     name = "dbt"
-    #: Whether a store into a code page invalidates only that page's code.
-    page_invalidation = True
 
     def __init__(self, machine: Machine, cache: bool = True,
                  hot_threshold: int = HOT_THRESHOLD) -> None:
@@ -488,8 +486,7 @@ class Translator:
         g["C"] = self.cache
         g["SLOW"] = self.slow
         machine.flush_hooks.append(self.flush)
-        if self.page_invalidation:
-            machine.page_hooks.append(self.forget_pages)
+        machine.page_hooks.append(self.forget_pages)
 
     # -- code cache ---------------------------------------------------------------
     def lookup(self, pc: int) -> Block:

@@ -234,10 +234,6 @@ class NativeTranslator(Translator):
     """The translator, with hot integer code compiled to x86-64 and chained natively."""
 
     name = "native"
-    #: Native blocks chain to each other in machine code (jumps patched in
-    #: place, the jump table): a store into a page holding native code flushes
-    #: all of it; a page with only Python traces is invalidated alone.
-    page_invalidation = True
 
     def __init__(self, machine: Machine, cache: bool = True) -> None:
         super().__init__(machine, cache)
@@ -341,6 +337,9 @@ class NativeTranslator(Translator):
         self.code_used = self.runtime_end
 
     def forget_pages(self, pages: set[int], pcs: list[int]) -> None:
+        """Native blocks chain to each other in machine code (jumps patched in
+        place, the jump table): a page holding native code flushes all of it; a
+        page with only Python traces is invalidated alone."""
         if pages & self.native_pages:
             self.flush()  # native code may jump into it from anywhere
         else:
