@@ -466,13 +466,18 @@ class NativeTranslator(Translator):
                 asm.jcc(cc, label)
             chains.append((asm.here() - 4, target))
 
-        def address(ins: Instr, width: int, at: int) -> None:
-            """rax = rs1 + imm, bailing out unless [rax, rax + width) is in the space."""
-            asm.load(X.RAX, X.RDI, 8 * ins.rs1)
+        def address(ins: Instr, width: int, at: int) -> str:
+            """rax = rs1 + imm, bailing out unless [rax, rax + width) is in the space;
+            returns the bail-out label. (Precomputed encodings: loads and stores
+            are most of what native code does.)"""
+            code = asm.code
+            code += _LOAD_RAX[ins.rs1]
             if ins.imm:
-                asm.imm_group(X.ADD, X.RAX, ins.imm)
-            asm.imm_group(X.CMP, X.RAX, self.space_size - width)
-            asm.jcc(X.CC_A, stub(pending, at | 1))  # unsigned: wrapped sums land here too
+                code += X._enc_imm(X.ADD, X.RAX, ins.imm, 1)
+            code += cmp_size[width]
+            bail = stub(pending, at | 1)
+            asm.jcc(X.CC_A, bail)  # unsigned: wrapped sums land here too
+            return bail
 
         for i, (at, ins) in enumerate(instrs):
             if i in landing:
@@ -483,25 +488,14 @@ class NativeTranslator(Translator):
                     asm.jcc(X.CC_AE, stub(0, at))
             kind = ins.kind
             if kind in LOADS:  # the commonest case, inline
-                width = LOADS[kind][0]
+                address(ins, LOADS[kind][0], at)
                 code = asm.code
-                code += _LOAD_RAX[ins.rs1]
-                if ins.imm:
-                    code += X._enc_imm(X.ADD, X.RAX, ins.imm, 1)
-                code += cmp_size[width]
-                asm.jcc(X.CC_A, stub(pending, at | 1))
                 code += _LOAD_OPS[kind]
                 if ins.rd:
                     code += _STORE_RCX[ins.rd]
             elif kind in STORES:  # the next commonest
-                width = STORES[kind][0]
+                bail = address(ins, STORES[kind][0], at)
                 code = asm.code
-                code += _LOAD_RAX[ins.rs1]
-                if ins.imm:
-                    code += X._enc_imm(X.ADD, X.RAX, ins.imm, 1)
-                code += cmp_size[width]
-                bail = stub(pending, at | 1)
-                asm.jcc(X.CC_A, bail)
                 # A store into a page holding decoded code: leave it to Python,
                 # which invalidates the translations.
                 code += _CODE_PAGE_TEST
@@ -582,9 +576,10 @@ class NativeTranslator(Translator):
         asm.emit(0x41, 0xFF, 0x64, 0x0A, 0x08)  # jmp [r10 + rcx + 8]
 
     def _instruction(self, asm: X.Asm, at: int, ins: Instr,
-                     address: Callable[[Instr, int, int], None],
+                     address: Callable[[Instr, int, int], str],
                      stub: Callable[[int, int], str], pending: int) -> None:
-        """The x86-64 code of one instruction (control transfers: only the link)."""
+        """The x86-64 code of one instruction (control transfers: only the link;
+        loads and stores are emitted inline by _compile)."""
         kind, rd, rs1, rs2, imm = ins.kind, ins.rd, ins.rs1, ins.rs2, ins.imm
         npc = at + ins.length
         if kind in BRANCH_CC or kind == "fence":
@@ -600,19 +595,6 @@ class NativeTranslator(Translator):
             asm.imm_group(X.AND, X.RAX, -2)
             if rd:  # after reading rs1: rd may be rs1
                 self._set(asm, rd, npc)
-            return
-        if kind in STORES:  # (loads are emitted inline by _compile)
-            width, prefix, w = STORES[kind]
-            address(ins, width, at)
-            # A store into a page holding decoded code: leave it to Python,
-            # which invalidates the translations.
-            asm.mov_rr(X.RCX, X.RAX)
-            asm.shift_imm(X.SHR, X.RCX, PAGE_SHIFT)
-            asm.op_sib(0x80, 7, X.R9, X.RCX, 0)  # cmp byte [r9 + rcx], imm8
-            asm.emit(0)
-            asm.jcc(X.CC_NE, stub(pending, at | 1))
-            asm.load(X.RCX, X.RDI, 8 * rs2)
-            asm.op_sib(0x88 if width == 1 else 0x89, X.RCX, X.RSI, X.RAX, w, prefix)
             return
         if kind in CSRS:
             self._csr(asm, ins)
@@ -745,7 +727,7 @@ class NativeTranslator(Translator):
             asm.store(X.RDI, 8 * rd, X.RCX)
 
     def _fp(self, asm: X.Asm, at: int, ins: Instr, bail: str,
-            address: Callable[[Instr, int, int], None]) -> None:
+            address: Callable[[Instr, int, int], str]) -> None:
         """Floating point through SSE, with RISC-V's results: NaNs canonical,
         singles NaN-boxed (an unboxed operand bails out: Python reads it as
         the canonical NaN), fflags from the x86 exception flags of each
