@@ -36,7 +36,9 @@ import sys
 import time
 
 from ember.isa.riscv.errors import GuestExit, GuestFault
+from ember.isa.riscv.fpu import DYN, RMM, RNE
 from ember.isa.riscv.interp import MEMORY_ERRORS, TOKEN
+from ember.isa.riscv.machine import CSR_FCSR, CSR_FFLAGS, CSR_FRM
 from ember.isa.riscv.memory import PAGE
 from ember.isa.riscv.semantics import OPS
 from ember.isa.riscv.tracecache import TraceCache
@@ -252,7 +254,7 @@ _AMO_FAST = {f"amo{op}.{sfx}": expr for sfx in ("w", "d") for op, expr in
              (("add", "v + w"), ("swap", "w"), ("xor", "v ^ w"), ("or", "v | w"), ("and", "v & w"))}
 #: fflags, frm, fcsr: read and written by glibc's fenv functions around every
 #: FP operation they test.
-_FP_CSR = (0x001, 0x002, 0x003)
+_FP_CSR = (CSR_FFLAGS, CSR_FRM, CSR_FCSR)
 
 
 def _amo(kind: str, r1: str, r2: str, rd: str) -> list[str]:
@@ -301,8 +303,7 @@ def _lr_sc(kind: str, r1: str, r2: str, rd: str) -> list[str]:
             f"  {rd} = 0"]
 
 
-RNE, DYN = 0, 7
-_STATIC_RM = (0, 1, 2, 3, 4)
+_STATIC_RM = tuple(range(RMM + 1))
 #: FP arithmetic inlined in round-to-nearest-even: kind -> (Python operator,
 #: the FPU method the other cases call).
 _FP_ARITH = {f"f{name}.{p}": (sym, f"{name}_{p}") for p in ("s", "d")
@@ -398,16 +399,17 @@ def _fp_csr(kind: str, ins: Instr, r1: str, rd: str) -> list[str]:
     """fflags / frm / fcsr accesses on the FPU's attributes (the machine's CSR
     helper does the same with a call and a chain of tests)."""
     number = ins.imm
-    old = {0x001: "FPU.flags", 0x002: "FPU.frm", 0x003: "(FPU.frm << 5 | FPU.flags)"}[number]
+    old = {CSR_FFLAGS: "FPU.flags", CSR_FRM: "FPU.frm",
+           CSR_FCSR: "(FPU.frm << 5 | FPU.flags)"}[number]
     immediate = kind.endswith("i")
     source = str(ins.ex) if immediate else r1
     writes = kind in ("csrrw", "csrrwi") or ins.ex != 0
     lines = [f"o = {old}"]
     if writes:
         new = {"csrrw": "{s}", "csrrs": "o | {s}", "csrrc": "o & ~{s}"}[kind.rstrip("i")].format(s=source)
-        if number == 0x001:
+        if number == CSR_FFLAGS:
             lines.append(f"FPU.flags = ({new}) & 0x1F")
-        elif number == 0x002:
+        elif number == CSR_FRM:
             lines.append(f"FPU.frm = ({new}) & 7")
         else:
             lines += [f"v = {new}", "FPU.flags = v & 0x1F", "FPU.frm = (v >> 5) & 7"]

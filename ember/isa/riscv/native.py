@@ -57,6 +57,7 @@ from ember.isa.riscv import x86asm as X
 from ember.isa.riscv.dbt import LOOP_SLICE, Translator
 from ember.isa.riscv.errors import GuestFault, IsaError
 from ember.isa.riscv.interp import MEMORY_ERRORS
+from ember.isa.riscv.machine import CSR_FCSR, CSR_FFLAGS, CSR_FRM
 from ember.isa.riscv.memory import PAGE
 from ember.log import get_logger
 
@@ -122,7 +123,6 @@ AMO_CMOV = {"min": 0xC, "max": 0xF, "minu": 0x2, "maxu": 0x7}
 #: x86 ALU opcode ("op rdx, rcx" form, 0x01 group) of the arithmetic AMOs.
 AMO_ALU = {"add": 0x01, "xor": 0x31, "or": 0x09, "and": 0x21}
 #: CSR numbers native code implements (the rest, counters, stay in Python).
-CSR_FFLAGS, CSR_FRM, CSR_FCSR = 0x001, 0x002, 0x003
 CSRS = {"csrrw", "csrrs", "csrrc", "csrrwi", "csrrsi", "csrrci"}
 CODE_SIZE = 16 << 20
 #: Longest region compiled as one native block.
